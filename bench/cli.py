@@ -1,0 +1,119 @@
+"""Thin command-line front end: parse arguments, call the library, print, exit.
+
+Exit codes: 0 ok, 1 regression / failed claim, 2 usage or scenario error,
+3 a target failed, 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Annotated, Any
+
+import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.table import Table
+
+from bench.catalog import TARGET_KINDS, TRANSFORMS
+from bench.errors import BenchError
+from bench.scenario import Case
+
+app = typer.Typer(add_completion=False, no_args_is_help=True, help="streambench: end-to-end latency of real-time apps")
+console = Console()
+errors = Console(stderr=True)
+
+
+class ProgressObserver:
+    """Shows one bar over all cases, advancing smoothly within each case."""
+
+    def __init__(self, progress: Progress) -> None:
+        self.progress = progress
+        self.task = progress.add_task("starting", total=None)
+
+    def case_started(self, case: Case, repeat: int, index: int, total: int, duration_s: float) -> None:
+        self.progress.update(
+            self.task, total=total, completed=index, description=f"{case.case_id} (repeat {repeat + 1})"
+        )
+
+    def case_finished(self, case: Case, repeat: int, summary: dict[str, Any]) -> None:
+        self.progress.advance(self.task)
+        latency = summary.get("latency_ms") or {}
+        self.progress.console.print(
+            f"  {case.case_id}: {summary['status']}"
+            + (f", p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms" if latency else "")
+            + (f" - {summary.get('error')}" if summary.get("error") else "")
+        )
+
+
+@app.command()
+def run(
+    scenario: Annotated[Path | None, typer.Argument(help="scenario TOML (default scenarios/quick.toml)")] = None,
+    out: Annotated[Path, typer.Option("--out", help="where run directories are written")] = Path("runs"),
+) -> None:
+    """Run a scenario: start each target on loopback, drive it, write a run directory."""
+    from bench.scenario import load_scenario
+
+    loaded, path = load_scenario(scenario)
+    from bench.runner import run_scenario
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        result = run_scenario(loaded, path, out, ProgressObserver(progress))
+    console.print(summary_table(result.summary))
+    for case in result.summary["cases"]:
+        for warning in case.get("warnings", []):
+            console.print(f"[yellow]warning[/yellow] {case['case']}: {warning}")
+    console.print(f"run directory: {result.path}")
+    if result.interrupted:
+        errors.print(f"interrupted: finished cases kept in {result.path}")
+        raise typer.Exit(130)
+    if result.failed_cases:
+        raise typer.Exit(3)
+
+
+@app.command()
+def targets() -> None:
+    """List the target kinds and transforms a scenario can use."""
+    table = Table("kind", "client", "description")
+    for kind in TARGET_KINDS.values():
+        table.add_row(kind.name, kind.client, kind.description)
+    console.print(table)
+    console.print(f"transforms: {', '.join(TRANSFORMS)}")
+
+
+def summary_table(summary: dict[str, Any]) -> Table:
+    table = Table(title=f"{summary['scenario']} ({summary['status']})")
+    for column in ("case", "status", "n", "p50 ms", "p95 ms [95% CI]", "event p50", "fps", "lost", "growth ms/s"):
+        table.add_column(column, justify="left" if column in ("case", "status") else "right")
+    for case in summary["cases"]:
+        latency = case.get("latency_ms") or {}
+        event = case.get("event_latency_ms") or {}
+        growth = case.get("growth_ms_per_s")
+        table.add_row(
+            case["case"],
+            case["status"],
+            str(case["n"]),
+            f"{latency['p50']:.1f}" if latency else "-",
+            f"{latency['p95']:.1f} [{latency['p95_ci'][0]:.1f}, {latency['p95_ci'][1]:.1f}]" if latency else "-",
+            f"{event['p50']:.1f}" if event else "-",
+            f"{case['fps']:.1f}",
+            f"{case['lost_ratio']:.1%}",
+            f"{growth:+.1f}" if growth is not None else "-",
+        )
+    return table
+
+
+def main() -> None:
+    """Entry point: any BenchError becomes one line on stderr and its exit code, never a traceback."""
+    try:
+        app()
+    except BenchError as exc:
+        errors.print(f"error: {exc}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(exc.exit_code)

@@ -1,0 +1,27 @@
+"""The one interface every transport client implements."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bench.media.camera import VirtualCamera
+from bench.records import ClientResult
+
+
+@dataclass
+class ClientConfig:
+    """What a client needs to drive one case: where, how long, how many users, which inputs."""
+
+    url: str
+    duration_s: float
+    users: int = 1
+    transform: str = "identity"
+    params: dict[str, Any] = field(default_factory=dict)
+
+
+class Client(Protocol):
+    async def run(self, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
+        """Drive the target for `config.duration_s` from `camera`'s frames; never raise for a
+        refused or failed session (record it in `ClientResult.sessions`)."""
+        ...

@@ -1,0 +1,228 @@
+"""Run a scenario: for each case, launch -> drive clients -> collect -> persist.
+
+Repeats are interleaved (every case once, then every case again) so slow drift
+of a noisy machine spreads over all cases instead of biasing the last ones.
+After every case the run directory is rewritten atomically: an interrupted run
+keeps what it finished.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import signal
+import time
+from collections import Counter
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any, Protocol
+
+import pandas as pd
+
+from bench import store
+from bench.catalog import TARGET_KINDS, client_for
+from bench.clients.base import ClientConfig
+from bench.errors import TargetError
+from bench.launcher import TargetCommand, launch
+from bench.media.camera import VirtualCamera
+from bench.metadata import collect_environment
+from bench.records import ClientResult, build_samples
+from bench.scenario import Case, Scenario, expand_cases
+from bench.summary import CaseOutcome, summarize_case
+
+GRACE_S = 1.0
+
+
+class RunObserver(Protocol):
+    def case_started(self, case: Case, repeat: int, index: int, total: int, duration_s: float) -> None: ...
+
+    def case_finished(self, case: Case, repeat: int, summary: dict[str, Any]) -> None: ...
+
+
+@dataclass
+class RunResult:
+    path: Path
+    summary: dict[str, Any]
+    interrupted: bool = False
+
+    @property
+    def failed_cases(self) -> list[dict[str, Any]]:
+        return [c for c in self.summary["cases"] if c["status"] == "failed"]
+
+
+@dataclass
+class _Attempt:
+    """One repeat of one case, as measured."""
+
+    samples: pd.DataFrame
+    result: ClientResult
+    client_cpu_percent: float | None
+
+
+def run_scenario(
+    scenario: Scenario,
+    scenario_path: Path,
+    out_root: Path = Path("runs"),
+    observer: RunObserver | None = None,
+) -> RunResult:
+    cases = expand_cases(scenario)
+    run_dir = store.new_run_dir(out_root, scenario.name)
+    started = datetime.now(UTC)
+    run_meta: dict[str, Any] = {
+        "run_id": run_dir.name,
+        "scenario": scenario.model_dump(mode="json"),
+        "scenario_path": str(scenario_path),
+        "cases": [c.case_id for c in cases],
+        "environment": collect_environment(),
+        "started": started.isoformat(),
+        "ended": None,
+        "status": "running",
+        "errors": [],
+    }
+    store.atomic_write_json(run_dir / store.RUN, run_meta)
+    attempts: dict[str, list[_Attempt]] = {c.case_id: [] for c in cases}
+    failures: dict[str, list[str]] = {c.case_id: [] for c in cases}
+    done: list[str] = []
+    interrupted = False
+    total = len(cases) * scenario.repeat
+    previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
+    try:
+        for repeat in range(scenario.repeat):
+            for index, case in enumerate(cases):
+                if observer:
+                    observer.case_started(case, repeat, repeat * len(cases) + index, total, scenario.duration_s)
+                try:
+                    attempts[case.case_id].append(_run_case(scenario, case, repeat, run_dir))
+                except TargetError as exc:
+                    failures[case.case_id].append(str(exc))
+                    run_meta["errors"].append(f"{case.case_id} (repeat {repeat}): {exc}")
+                if case.case_id not in done:
+                    done.append(case.case_id)
+                summary = _write(run_dir, scenario, cases, done, attempts, failures, run_meta, "running")
+                if observer:
+                    observer.case_finished(case, repeat, next(c for c in summary["cases"] if c["case"] == case.case_id))
+    except KeyboardInterrupt:
+        interrupted = True
+    finally:
+        signal.signal(signal.SIGTERM, previous_sigterm)
+    status = "interrupted" if interrupted else "ok"
+    summary = _write(run_dir, scenario, cases, done, attempts, failures, run_meta, status)
+    return RunResult(run_dir, summary, interrupted)
+
+
+def _raise_interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path) -> _Attempt:
+    kind = TARGET_KINDS[case.kind]
+    log_path = run_dir / store.LOGS / f"{case.slug}-r{repeat}.log"
+    url = case.settings.get("url")
+    with contextlib.ExitStack() as stack:
+        if not url:
+            command = TargetCommand(kind.argv(case.settings), ready_path=kind.ready_path)
+            url = stack.enter_context(launch(command, log_path)).url
+        camera = VirtualCamera(scenario.source.width, scenario.source.height, float(case.settings["fps"]))
+        config = ClientConfig(
+            url=url,
+            duration_s=scenario.duration_s,
+            users=int(case.settings.get("users") or 1),
+            transform=case.transform,
+            params=dict(case.settings),
+        )
+        cpu_start, wall_start = time.process_time(), time.perf_counter()
+        result = asyncio.run(_drive(client_for(kind), camera, config))
+        cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
+    end_s = camera.started + scenario.duration_s
+    rows = build_samples(result, camera.capture_times(end_s), grace_end_s=end_s)
+    frame = _samples_frame(rows, camera.started, scenario.warmup_s, case, repeat)
+    return _Attempt(frame, result, cpu_percent)
+
+
+async def _drive(client: Any, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
+    camera.start()
+    return await client.run(camera, config)
+
+
+def _samples_frame(rows: list[Any], t0: float, warmup_s: float, case: Case, repeat: int) -> pd.DataFrame:
+    def rel(value: float | None) -> float | None:
+        return None if value is None else value - t0
+
+    records = []
+    for row in rows:
+        record = {
+            "case": case.case_id,
+            "target": case.target,
+            "kind": case.kind,
+            "transform": case.transform,
+            "repeat": repeat,
+            "user": row.user,
+            "sample_id": row.sample_id,
+            "capture_s": rel(row.capture_s),
+            "send_s": rel(row.send_s),
+            "recv_s": rel(row.recv_s),
+            "latency_ms": row.latency_ms,
+            "event_latency_ms": row.event_latency_ms,
+            "status": row.status,
+            "warmup": row.capture_s - t0 < warmup_s,
+        }
+        record.update({f"stage_{name}_ms": value for name, value in row.stages_ms.items()})
+        records.append(record)
+    frame = pd.DataFrame.from_records(records)
+    for key, value in case.params.items():
+        frame[f"param_{key}"] = value
+    return frame
+
+
+def _write(
+    run_dir: Path,
+    scenario: Scenario,
+    cases: list[Case],
+    done: list[str],
+    attempts: dict[str, list[_Attempt]],
+    failures: dict[str, list[str]],
+    run_meta: dict[str, Any],
+    status: str,
+) -> dict[str, Any]:
+    frames = [a.samples for case_id in done for a in attempts[case_id] if len(a.samples)]
+    samples = pd.concat(frames, ignore_index=True) if frames else pd.DataFrame()
+    if len(samples):
+        samples.insert(0, "run", run_dir.name)
+        store.atomic_write_parquet(run_dir / store.SAMPLES, samples)
+    by_id = {c.case_id: c for c in cases}
+    case_summaries = [
+        summarize_case(_outcome(scenario, by_id[case_id], attempts[case_id], failures[case_id], samples))
+        for case_id in done
+    ]
+    if status == "ok" and any(c["status"] == "failed" for c in case_summaries):
+        status = "failed" if all(c["status"] == "failed" for c in case_summaries) else "partial"
+    summary = {"scenario": scenario.name, "run_id": run_dir.name, "status": status, "cases": case_summaries}
+    store.atomic_write_json(run_dir / store.SUMMARY, summary)
+    run_meta.update(status=status, ended=datetime.now(UTC).isoformat() if status != "running" else None)
+    store.atomic_write_json(run_dir / store.RUN, run_meta)
+    return summary
+
+
+def _outcome(
+    scenario: Scenario, case: Case, attempts: list[_Attempt], failures: list[str], samples: pd.DataFrame
+) -> CaseOutcome:
+    orientations: Counter[str] = Counter()
+    for attempt in attempts:
+        orientations.update(attempt.result.orientations)
+    return CaseOutcome(
+        case_id=case.case_id,
+        target=case.target,
+        kind=case.kind,
+        transform=case.transform,
+        params=case.params,
+        settings=case.settings,
+        samples=samples[samples["case"] == case.case_id] if len(samples) else samples,
+        window_s=scenario.duration_s - scenario.warmup_s,
+        repeats=len(attempts),
+        sessions=[s for a in attempts for s in a.result.sessions],
+        errors=failures + [e for a in attempts for e in a.result.errors],
+        undecoded=sum(a.result.undecoded for a in attempts),
+        orientations=dict(orientations),
+        client_cpu_percent=[a.client_cpu_percent for a in attempts if a.client_cpu_percent is not None],
+    )

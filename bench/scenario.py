@@ -1,0 +1,229 @@
+"""Scenario files: a pydantic model of the TOML, validation with one-line errors, and
+expansion of list values into cases (asv-style parameter grids as data)."""
+
+from __future__ import annotations
+
+import itertools
+import re
+import tomllib
+from dataclasses import dataclass, field
+from importlib import resources
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+
+from bench.catalog import TARGET_KINDS, TRANSFORMS
+from bench.errors import ScenarioError
+
+DEFAULT_SCENARIO = "quick.toml"
+Number = float | list[float]
+Count = int | list[int]
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid", strict=False)
+
+
+class Source(_Strict):
+    kind: Literal["video"] = "video"
+    width: int = Field(640, ge=64, le=3840)
+    height: int = Field(480, ge=64, le=2160)
+    fps: float = Field(30.0, gt=0, le=120)
+
+
+class TargetSpec(_Strict):
+    """One [[targets]] table; list values expand into one case each."""
+
+    kind: str
+    name: str | None = None
+    transform: str | list[str] = "identity"
+    delay_ms: Number = 0.0
+    fps: Number | None = None
+    users: Count = 1
+    stream_every: Number | None = None
+    concurrency_limit: Count | None = None
+    time_limit: Number | None = None
+    url: str | None = None
+
+    @field_validator("kind")
+    @classmethod
+    def _known_kind(cls, kind: str) -> str:
+        if kind not in TARGET_KINDS:
+            raise ValueError(f"unknown target kind {kind!r} (allowed: {', '.join(TARGET_KINDS)})")
+        return kind
+
+    @field_validator("transform")
+    @classmethod
+    def _known_transform(cls, value: str | list[str]) -> str | list[str]:
+        for name in _as_list(value):
+            if name not in TRANSFORMS:
+                raise ValueError(f"unknown transform {name!r} (allowed: {', '.join(TRANSFORMS)})")
+        return value
+
+    @field_validator("delay_ms", "fps", "stream_every", "time_limit", "users", "concurrency_limit")
+    @classmethod
+    def _positive(cls, value: Any, info: Any) -> Any:
+        floor = 0 if info.field_name == "delay_ms" else 1e-9
+        for item in _as_list(value):
+            if item is not None and item < floor:
+                raise ValueError(f"must be {'>= 0' if floor == 0 else '> 0'}, got {item}")
+        if isinstance(value, list) and not value:
+            raise ValueError("an empty list expands to no case")
+        return value
+
+    @property
+    def label(self) -> str:
+        return self.name or self.kind
+
+
+class Claim(_Strict):
+    target: str
+    metric: str = Field(pattern=r"^(latency_ms|event_latency_ms)\.(p50|p90|p95|p99|mean|max)$|^(fps|lost_ratio)$")
+    op: Literal["<", "<=", ">", ">="]
+    value: float
+
+
+class Scenario(_Strict):
+    name: str = Field(min_length=1)
+    description: str = ""
+    duration_s: float = Field(10.0, gt=0, le=3600)
+    warmup_s: float = Field(2.0, ge=0)
+    repeat: int = Field(1, ge=1, le=100)
+    source: Source = Source()
+    targets: list[TargetSpec] = Field(min_length=1)
+    claims: list[Claim] = []
+
+    @model_validator(mode="after")
+    def _consistent(self) -> Scenario:
+        if self.warmup_s >= self.duration_s:
+            raise ValueError(f"warmup_s ({self.warmup_s}) must be shorter than duration_s ({self.duration_s})")
+        labels = {t.label for t in self.targets}
+        for claim in self.claims:
+            if claim.target not in labels:
+                raise ValueError(
+                    f"claim target {claim.target!r} names no target (allowed: {', '.join(sorted(labels))})"
+                )
+        return self
+
+
+@dataclass(frozen=True)
+class Case:
+    """One point of the grid: a target kind with every setting resolved."""
+
+    target: str
+    kind: str
+    transform: str
+    settings: dict[str, Any]
+    params: dict[str, Any] = field(default_factory=dict)
+
+    @property
+    def case_id(self) -> str:
+        tail = ",".join(f"{k}={_fmt(v)}" for k, v in self.params.items())
+        return "/".join(p for p in (self.target, self.transform, tail) if p)
+
+    @property
+    def slug(self) -> str:
+        return re.sub(r"[^A-Za-z0-9_.=-]+", "_", self.case_id)
+
+
+def expand_cases(scenario: Scenario) -> list[Case]:
+    """Every combination of list values, per target; `params` names what varies in the scenario."""
+    raw: list[tuple[TargetSpec, str, dict[str, Any]]] = []
+    for spec in scenario.targets:
+        grid = {
+            "transform": _as_list(spec.transform),
+            "delay_ms": _as_list(spec.delay_ms),
+            "fps": _as_list(spec.fps if spec.fps is not None else scenario.source.fps),
+            "users": _as_list(spec.users),
+            "stream_every": _as_list(spec.stream_every),
+            "concurrency_limit": _as_list(spec.concurrency_limit),
+            "time_limit": _as_list(spec.time_limit),
+        }
+        for values in itertools.product(*grid.values()):
+            settings = dict(zip(grid, values, strict=True))
+            raw.append((spec, settings.pop("transform"), settings))
+    varying = {key for key in raw[0][2] if len({_fmt(settings.get(key)) for _, _, settings in raw}) > 1}
+    cases = []
+    for spec, transform, settings in raw:
+        params = {k: v for k, v in settings.items() if k in varying and v is not None}
+        if spec.url:
+            settings["url"] = spec.url
+        cases.append(Case(spec.label, spec.kind, transform, settings, params))
+    ids = [c.case_id for c in cases]
+    duplicates = sorted({i for i in ids if ids.count(i) > 1})
+    if duplicates:
+        raise ScenarioError(f"cases are not distinct: {', '.join(duplicates)} (give the targets different names)")
+    return cases
+
+
+def load_scenario(path: str | Path | None = None) -> tuple[Scenario, Path]:
+    """Load and validate a scenario; any problem is a ScenarioError naming file, key and what is allowed."""
+    resolved = resolve_scenario_path(path)
+    try:
+        data = tomllib.loads(resolved.read_text())
+    except OSError as exc:
+        raise ScenarioError(f"{resolved}: cannot read scenario: {exc.strerror}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ScenarioError(f"{resolved}: not valid TOML: {exc}") from exc
+    try:
+        scenario = Scenario.model_validate(data)
+    except ValidationError as exc:
+        raise ScenarioError(f"{resolved}: {describe_validation_error(exc)}") from exc
+    try:
+        expand_cases(scenario)
+    except ScenarioError as exc:
+        raise ScenarioError(f"{resolved}: {exc}") from exc
+    return scenario, resolved
+
+
+def resolve_scenario_path(path: str | Path | None) -> Path:
+    """A path as given, else a bundled scenario by name (works from a wheel, not only a checkout)."""
+    candidate = Path(path) if path is not None else Path("scenarios") / DEFAULT_SCENARIO
+    if candidate.is_file():
+        return candidate
+    bundled = resources.files("bench.scenarios") / candidate.name
+    if bundled.is_file():
+        return Path(str(bundled))
+    available = ", ".join(
+        sorted(p.name for p in resources.files("bench.scenarios").iterdir() if p.name.endswith(".toml"))
+    )
+    raise ScenarioError(f"{candidate}: scenario file not found (bundled scenarios: {available})")
+
+
+def describe_validation_error(exc: ValidationError) -> str:
+    """The first problem as `key: what is wrong (allowed: ...)`."""
+    error = exc.errors()[0]
+    loc = error["loc"]
+    key = ".".join(str(p) if isinstance(p, str) else f"[{p}]" for p in loc).replace(".[", "[") or "(top level)"
+    if error["type"] == "extra_forbidden":
+        allowed = _allowed_keys(loc[:-1])
+        return f"{key}: unknown key (allowed: {', '.join(allowed)})"
+    if error["type"] == "missing":
+        return f"{key}: required key is missing"
+    message = error["msg"].removeprefix("Value error, ")
+    return f"{key}: {message} (got {error.get('input')!r})" if error["type"] != "value_error" else f"{key}: {message}"
+
+
+def _allowed_keys(loc: tuple[Any, ...]) -> list[str]:
+    model: type[BaseModel] = Scenario
+    for part in loc:
+        if isinstance(part, int):
+            continue
+        annotation = model.model_fields[part].annotation
+        inner = getattr(annotation, "__args__", (annotation,))[0]
+        if isinstance(inner, type) and issubclass(inner, BaseModel):
+            model = inner
+        elif isinstance(annotation, type) and issubclass(annotation, BaseModel):
+            model = annotation
+    return list(model.model_fields)
+
+
+def _as_list(value: Any) -> list[Any]:
+    return list(value) if isinstance(value, list) else [value]
+
+
+def _fmt(value: Any) -> str:
+    if isinstance(value, float) and value.is_integer():
+        return str(int(value))
+    return str(value)

@@ -1,0 +1,124 @@
+"""Per-case summary: the `summary.json` contract (DESIGN.md) is produced here and only here."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pandas as pd
+
+from bench.records import SessionRecord
+from bench.stats import growth_slope, latency_stats
+
+EXPECTED_ORIENTATION = {"flip": "flip_ud"}
+BACKLOG_SLOPE_MS_PER_S = 10.0
+BACKLOG_MIN_RISE_MS = 100.0
+
+
+@dataclass
+class CaseOutcome:
+    """Everything measured for one case (all its repeats), before reduction."""
+
+    case_id: str
+    target: str
+    kind: str
+    transform: str
+    params: dict[str, Any]
+    settings: dict[str, Any]
+    samples: pd.DataFrame
+    window_s: float
+    repeats: int
+    sessions: list[SessionRecord] = field(default_factory=list)
+    errors: list[str] = field(default_factory=list)
+    undecoded: int = 0
+    orientations: dict[str, int] = field(default_factory=dict)
+    client_cpu_percent: list[float] = field(default_factory=list)
+
+
+def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
+    frame = outcome.samples
+    measured = frame[~frame["warmup"]] if len(frame) else frame
+    shown = measured[measured["status"] == "ok"] if len(measured) else measured
+    sent = int((measured["status"] != "skipped").sum()) if len(measured) else 0
+    lost = int((measured["status"] == "lost").sum()) if len(measured) else 0
+    users = int(outcome.settings.get("users") or 1)
+    latency = latency_stats(shown["latency_ms"].to_numpy()) if len(shown) else None
+    event = latency_stats(measured["event_latency_ms"].dropna().to_numpy()) if len(measured) else None
+    slope = growth_slope(shown["capture_s"], shown["latency_ms"]) if len(shown) else None
+    rejected = sum(1 for s in outcome.sessions if s.status == "rejected")
+    failed = sum(1 for s in outcome.sessions if s.status == "failed")
+    warnings = _warnings(outcome, shown, slope)
+    if latency is None:
+        status = "failed"
+    elif failed or rejected or outcome.errors:
+        status = "partial"
+    else:
+        status = "ok"
+    summary: dict[str, Any] = {
+        "case": outcome.case_id,
+        "target": outcome.target,
+        "kind": outcome.kind,
+        "transform": outcome.transform,
+        "params": outcome.params,
+        "settings": {k: v for k, v in outcome.settings.items() if v is not None},
+        "status": status,
+        "n": latency.n if latency else 0,
+        "sent": sent,
+        "lost": lost,
+        "lost_ratio": lost / sent if sent else 0.0,
+        "fps": len(shown) / (outcome.window_s * users * outcome.repeats) if outcome.window_s > 0 else 0.0,
+        "errors": len(outcome.errors),
+        "rejected": rejected,
+        "failed_sessions": failed,
+        "undecoded": outcome.undecoded,
+        "orientations": outcome.orientations,
+        "latency_ms": latency.to_dict() if latency else None,
+        "event_latency_ms": event.to_dict() if event else None,
+        "growth_ms_per_s": slope,
+        "backlog": _is_backlog(slope, outcome.window_s),
+        "setup_ms": _phase_stats(outcome.sessions),
+        "sessions": [
+            {"user": s.user, "status": s.status, "error": s.error, "phases_ms": s.phases_ms} for s in outcome.sessions
+        ],
+        "repeats": outcome.repeats,
+        "client_cpu_percent": max(outcome.client_cpu_percent) if outcome.client_cpu_percent else None,
+        "warnings": warnings,
+    }
+    if outcome.errors:
+        summary["error"] = outcome.errors[0]
+    return summary
+
+
+def _is_backlog(slope: float | None, window_s: float) -> bool:
+    return slope is not None and slope > BACKLOG_SLOPE_MS_PER_S and slope * window_s > BACKLOG_MIN_RISE_MS
+
+
+def _warnings(outcome: CaseOutcome, shown: pd.DataFrame, slope: float | None) -> list[str]:
+    warnings: list[str] = []
+    if _is_backlog(slope, outcome.window_s):
+        warnings.append(
+            f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "
+            "the target falls behind the source, so percentiles depend on run length"
+        )
+    expected = EXPECTED_ORIENTATION.get(outcome.transform, "identity")
+    if outcome.orientations:
+        seen = max(outcome.orientations, key=outcome.orientations.__getitem__)
+        if seen != expected:
+            warnings.append(
+                f"outputs show orientation {seen!r}, expected {expected!r} for transform "
+                f"{outcome.transform!r}: the transform did not run (inputs not set?)"
+            )
+    cpu = max(outcome.client_cpu_percent, default=0.0)
+    if cpu > 80:
+        warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
+    return warnings
+
+
+def _phase_stats(sessions: list[SessionRecord]) -> dict[str, float]:
+    """Median of each set-up phase over the sessions that had it."""
+    phases: dict[str, list[float]] = {}
+    for session in sessions:
+        for name, value in session.phases_ms.items():
+            phases.setdefault(name, []).append(value)
+    return {name: float(np.median(values)) for name, values in phases.items()}

@@ -1,0 +1,50 @@
+"""Shared helpers: run the CLI as a user would, and find processes a run left behind."""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import uuid
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def run_cli(*args: str, cwd: Path | None = None, env: dict[str, str] | None = None, timeout: float = 240):
+    """`python -m bench ...` in a subprocess: exit code and output exactly as a user sees them."""
+    return subprocess.run(
+        [sys.executable, "-m", "bench", *args],
+        cwd=cwd or ROOT,
+        env={**os.environ, **(env or {})},
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+    )
+
+
+def processes_with_token(token: str) -> list[int]:
+    """Live processes whose environment carries `token` (children inherit it from the run)."""
+    found = []
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit() or int(entry.name) == os.getpid():
+            continue
+        try:
+            environ = (entry / "environ").read_bytes()
+            state = (entry / "stat").read_text().split()[2]
+        except OSError:
+            continue
+        if f"STREAMBENCH_TEST_TOKEN={token}".encode() in environ and state != "Z":
+            found.append(int(entry.name))
+    return found
+
+
+@pytest.fixture
+def process_token(monkeypatch: pytest.MonkeyPatch) -> str:
+    """A unique token in this test's environment, inherited by every process it starts."""
+    token = uuid.uuid4().hex
+    monkeypatch.setenv("STREAMBENCH_TEST_TOKEN", token)
+    return token
