@@ -94,7 +94,7 @@ def target_env(extra: dict[str, str] | None = None) -> dict[str, str]:
 
 
 def launch(command: TargetCommand, log_path: Path) -> RunningTarget:
-    """Start the target and wait until `ready_path` answers 200; raise TargetError otherwise."""
+    """Start the target and wait until `ready_path` answers (any status below 500); raise TargetError otherwise."""
     port = free_port()
     argv = [arg.replace("{port}", str(port)) for arg in command.argv]
     env = target_env({k: v.replace("{port}", str(port)) for k, v in command.env.items()})
@@ -134,7 +134,7 @@ def _wait_ready(target: RunningTarget, command: TargetCommand) -> None:
                 f"(log {target.log_path}): {_log_tail(target.log_path)}"
             )
         with contextlib.suppress(httpx.HTTPError):
-            if httpx.get(url, timeout=1.0).status_code == 200:
+            if httpx.get(url, timeout=1.0).status_code < 500:
                 return
         time.sleep(0.1)
     raise TargetError(

@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
+import sys
 import time
 from collections import Counter
 from dataclasses import dataclass
@@ -21,7 +22,7 @@ from typing import Any, Protocol
 import pandas as pd
 
 from bench import store
-from bench.catalog import TARGET_KINDS, client_for
+from bench.catalog import TARGET_KINDS, TargetKind, client_for
 from bench.clients.base import ClientConfig
 from bench.errors import TargetError
 from bench.launcher import TargetCommand, launch
@@ -93,7 +94,7 @@ def run_scenario(
                 if observer:
                     observer.case_started(case, repeat, repeat * len(cases) + index, total, scenario.duration_s)
                 try:
-                    attempts[case.case_id].append(_run_case(scenario, case, repeat, run_dir))
+                    attempts[case.case_id].append(_run_case(scenario, case, repeat, run_dir, scenario_path.parent))
                 except TargetError as exc:
                     failures[case.case_id].append(str(exc))
                     run_meta["errors"].append(f"{case.case_id} (repeat {repeat}): {exc}")
@@ -115,14 +116,25 @@ def _raise_interrupt(signum: int, frame: object) -> None:
     raise KeyboardInterrupt
 
 
-def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path) -> _Attempt:
+def _command(kind: TargetKind, case: Case, scenario_dir: Path) -> TargetCommand:
+    """Our bundled app for the kind, or the user's `app` script (relative to the scenario file)."""
+    app = case.settings.get("app")
+    ready_path = case.settings.get("ready_path") or ("/" if app else kind.ready_path)
+    if app:
+        script = (scenario_dir / app).resolve()
+        if not script.is_file():
+            raise TargetError(f"app {script} not found")
+        return TargetCommand([sys.executable, str(script)], ready_path=ready_path, cwd=script.parent)
+    return TargetCommand(kind.argv(case.settings), ready_path=ready_path)
+
+
+def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenario_dir: Path) -> _Attempt:
     kind = TARGET_KINDS[case.kind]
     log_path = run_dir / store.LOGS / f"{case.slug}-r{repeat}.log"
     url = case.settings.get("url")
     with contextlib.ExitStack() as stack:
         if not url:
-            command = TargetCommand(kind.argv(case.settings), ready_path=kind.ready_path)
-            url = stack.enter_context(launch(command, log_path)).url
+            url = stack.enter_context(launch(_command(kind, case, scenario_dir), log_path)).url
         camera = VirtualCamera(scenario.source.width, scenario.source.height, float(case.settings["fps"]))
         config = ClientConfig(
             url=url,

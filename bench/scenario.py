@@ -45,6 +45,8 @@ class TargetSpec(_Strict):
     concurrency_limit: Count | None = None
     time_limit: Number | None = None
     url: str | None = None
+    app: str | None = None
+    ready_path: str | None = None
 
     @field_validator("kind")
     @classmethod
@@ -71,6 +73,12 @@ class TargetSpec(_Strict):
         if isinstance(value, list) and not value:
             raise ValueError("an empty list expands to no case")
         return value
+
+    @model_validator(mode="after")
+    def _one_way_to_reach(self) -> TargetSpec:
+        if self.url and self.app:
+            raise ValueError("give either url (an app already running) or app (a script to start), not both")
+        return self
 
     @property
     def label(self) -> str:
@@ -147,8 +155,7 @@ def expand_cases(scenario: Scenario) -> list[Case]:
     cases = []
     for spec, transform, settings in raw:
         params = {k: v for k, v in settings.items() if k in varying and v is not None}
-        if spec.url:
-            settings["url"] = spec.url
+        settings.update({k: v for k, v in (("url", spec.url), ("app", spec.app), ("ready_path", spec.ready_path)) if v})
         cases.append(Case(spec.label, spec.kind, transform, settings, params))
     ids = [c.case_id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})
