@@ -24,8 +24,11 @@ class TargetKind:
         argv = [sys.executable, "-m", self.module, "--port", "{port}"]
         for option in self.launch_options:
             value = settings.get(option)
-            if value is not None:
-                argv += [f"--{option.replace('_', '-')}", str(value)]
+            flag = f"--{option.replace('_', '-')}"
+            if value is True:
+                argv.append(flag)
+            elif value is not None and value is not False:
+                argv += [flag, str(value)]
         return argv
 
 
@@ -45,6 +48,16 @@ TARGET_KINDS: dict[str, TargetKind] = {
             client="webrtc",
             module="targets.aiortc_echo",
         ),
+        TargetKind(
+            "gradio-stream",
+            "Gradio Blocks app: webcam gr.Image(...).stream(...) to a streaming gr.Image, over the queue protocol",
+            client="gradio-stream",
+            module="targets.gradio_stream",
+            ready_path="/config",
+            launch_options=(
+                "stream_every", "time_limit", "concurrency_limit", "concurrency_id", "output_format", "unified",
+            ),
+        ),
     )
 }
 
@@ -55,4 +68,8 @@ def client_for(kind: TargetKind):
         from bench.clients.webrtc import WebRTCClient
 
         return WebRTCClient()
+    if kind.client == "gradio-stream":
+        from bench.clients.gradio_stream import GradioStreamClient
+
+        return GradioStreamClient()
     raise ValueError(f"no client for {kind.client}")

@@ -20,7 +20,7 @@ from bench.errors import BenchError
 from bench.scenario import Case
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="streambench: end-to-end latency of real-time apps")
-console = Console()
+console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
 
 

@@ -17,6 +17,10 @@ from bench.catalog import TARGET_KINDS, TRANSFORMS
 from bench.errors import ScenarioError
 
 DEFAULT_SCENARIO = "quick.toml"
+# settings that never expand into cases
+FIXED_SETTINGS = (
+    "concurrency_id", "output_format", "unified", "switch_transform", "switch_at_s", "url", "app", "ready_path",
+)
 Number = float | list[float]
 Count = int | list[int]
 
@@ -44,6 +48,12 @@ class TargetSpec(_Strict):
     stream_every: Number | None = None
     concurrency_limit: Count | None = None
     time_limit: Number | None = None
+    concurrency_id: str | None = None
+    output_format: Literal["webp", "jpeg"] | None = None
+    unified: bool = False
+    mirror: bool = True
+    switch_transform: str | None = None
+    switch_at_s: float | None = Field(None, gt=0)
     url: str | None = None
     app: str | None = None
     ready_path: str | None = None
@@ -55,10 +65,10 @@ class TargetSpec(_Strict):
             raise ValueError(f"unknown target kind {kind!r} (allowed: {', '.join(TARGET_KINDS)})")
         return kind
 
-    @field_validator("transform")
+    @field_validator("transform", "switch_transform")
     @classmethod
-    def _known_transform(cls, value: str | list[str]) -> str | list[str]:
-        for name in _as_list(value):
+    def _known_transform(cls, value: str | list[str] | None) -> str | list[str] | None:
+        for name in _as_list(value) if value is not None else []:
             if name not in TRANSFORMS:
                 raise ValueError(f"unknown transform {name!r} (allowed: {', '.join(TRANSFORMS)})")
         return value
@@ -78,6 +88,10 @@ class TargetSpec(_Strict):
     def _one_way_to_reach(self) -> TargetSpec:
         if self.url and self.app:
             raise ValueError("give either url (an app already running) or app (a script to start), not both")
+        if (self.switch_transform is None) != (self.switch_at_s is None):
+            raise ValueError("switch_transform and switch_at_s go together")
+        if self.stream_every is not None and TARGET_KINDS[self.kind].client != "gradio-stream":
+            raise ValueError(f"stream_every applies to gradio-stream targets, not {self.kind}")
         return self
 
     @property
@@ -155,7 +169,8 @@ def expand_cases(scenario: Scenario) -> list[Case]:
     cases = []
     for spec, transform, settings in raw:
         params = {k: v for k, v in settings.items() if k in varying and v is not None}
-        settings.update({k: v for k, v in (("url", spec.url), ("app", spec.app), ("ready_path", spec.ready_path)) if v})
+        settings.update({k: getattr(spec, k) for k in FIXED_SETTINGS if getattr(spec, k)})
+        settings["mirror"] = spec.mirror
         cases.append(Case(spec.label, spec.kind, transform, settings, params))
     ids = [c.case_id for c in cases]
     duplicates = sorted({i for i in ids if ids.count(i) > 1})

@@ -1,0 +1,62 @@
+"""Find a webcam `.stream()` event in any Gradio app's /config, as the browser does."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Any
+
+import httpx
+
+from bench.errors import ProtocolError
+
+
+@dataclass(frozen=True)
+class StreamEvent:
+    """What the browser needs to drive one `.stream()` dependency."""
+
+    root: str  # e.g. http://127.0.0.1:7860/gradio_api
+    fn_index: int
+    trigger_id: int
+    image_input: int  # position of the webcam image in the inputs
+    defaults: list[Any]  # every input's current value, sent with each frame
+    input_labels: list[str]
+    mirror_webcam: bool
+
+
+async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> StreamEvent:
+    """The dependency named `api_name`, else the first one triggered by `stream` on an image."""
+    try:
+        response = await http.get(f"{url}/config")
+        response.raise_for_status()
+        config = response.json()
+    except (httpx.HTTPError, ValueError) as exc:
+        raise ProtocolError(f"{url}/config: not a Gradio app ({exc})") from exc
+    components = {c["id"]: c for c in config.get("components", [])}
+    for index, dependency in enumerate(config.get("dependencies", [])):
+        stream_targets = [t for t in dependency.get("targets", []) if t[1] == "stream"]
+        if not stream_targets:
+            continue
+        if api_name and dependency.get("api_name") != api_name:
+            continue
+        inputs = [components[i] for i in dependency["inputs"]]
+        images = [n for n, c in enumerate(inputs) if c.get("type") == "image"]
+        if not images:
+            continue
+        image = inputs[images[0]]
+        return StreamEvent(
+            root=url + config.get("api_prefix", "/gradio_api"),
+            fn_index=dependency.get("id", index),
+            trigger_id=stream_targets[0][0],
+            image_input=images[0],
+            defaults=[c.get("props", {}).get("value") for c in inputs],
+            input_labels=[str(c.get("props", {}).get("label") or c.get("type")) for c in inputs],
+            mirror_webcam=bool(image.get("props", {}).get("webcam_options", {}).get("mirror", True)),
+        )
+    named = f" named {api_name!r}" if api_name else ""
+    raise ProtocolError(f"{url}: no webcam .stream() event{named} found in /config")
+
+
+def set_input(event: StreamEvent, values: list[Any], label: str, value: Any) -> None:
+    """Set the input whose label is `label` (our app names them transform / delay_ms); others keep defaults."""
+    if label in event.input_labels:
+        values[event.input_labels.index(label)] = value

@@ -1,0 +1,257 @@
+"""Browser-faithful client for Gradio `.stream()` webcam events (PROTOCOLS.md, gradio 5).
+
+What Gradio's own frontend does, step by step: every `stream_every` s its timer
+grabs the latest webcam frame, mirrored when `mirror_webcam` is on, as a JPEG
+data URL (`canvas.toDataURL("image/jpeg")`). The first frame joins the queue;
+ticks while the event waits for `process_starts` are skipped; later frames go
+over the websocket `/stream/{event_id}` (POST fallback). Outputs arrive as
+`process_streaming` SSE messages holding file URLs, which the page then loads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import secrets
+import time
+from dataclasses import dataclass, field
+from typing import Any
+
+import cv2
+import httpx
+import numpy as np
+import websockets
+
+from bench.clients.base import ClientConfig
+from bench.clients.gradio_config import StreamEvent, discover_stream_event, set_input
+from bench.media.camera import VirtualCamera
+from bench.media.marker import decode_marker
+from bench.records import ClientResult, Receipt, Send, SessionRecord
+
+GRACE_S = 1.0
+JPEG_QUALITY = 92  # canvas.toDataURL's default quality
+FLIPS = {"identity": (0, 0), "flip_lr": (1, 0), "flip_ud": (0, 1), "rotate_180": (1, 1)}
+BY_FLIPS = {v: k for k, v in FLIPS.items()}
+SWITCH_ORIENTATION = {"flip": "flip_ud"}
+
+
+def unmirror(orientation: str) -> str:
+    """The orientation relative to the camera frame, undoing the browser's horizontal mirror."""
+    lr, ud = FLIPS[orientation]
+    return BY_FLIPS[(1 - lr, ud)]
+
+
+@dataclass
+class _Session:
+    """One browser tab's state for one stream."""
+
+    user: int
+    event: StreamEvent
+    session_hash: str = field(default_factory=lambda: secrets.token_hex(6))
+    event_id: str | None = None
+    started: asyncio.Event = field(default_factory=asyncio.Event)
+    ended: asyncio.Event = field(default_factory=asyncio.Event)
+    sends: dict[int, float] = field(default_factory=dict)
+    switch_s: float | None = None
+    record: SessionRecord | None = None
+
+
+class GradioStreamClient:
+    async def run(self, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
+        result = ClientResult()
+        limits = httpx.Limits(max_connections=20 * config.users)
+        async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
+            event = await discover_stream_event(http, config.url, config.params.get("api_name"))
+            sessions = [_Session(user, event, record=SessionRecord(user)) for user in range(config.users)]
+            result.sessions = [s.record for s in sessions]
+            await asyncio.gather(*(self._drive(http, camera, config, s, result) for s in sessions))
+        return result
+
+    async def _drive(
+        self,
+        http: httpx.AsyncClient,
+        camera: VirtualCamera,
+        config: ClientConfig,
+        session: _Session,
+        result: ClientResult,
+    ) -> None:
+        record = session.record
+        assert record is not None
+        stop_at = camera.started + config.duration_s
+        t_join = time.perf_counter()
+        listener = asyncio.create_task(self._listen(http, camera, config, session, result, t_join))
+        try:
+            await self._send_loop(http, camera, config, session, result, t_join, stop_at)
+        except (httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
+            record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
+            result.errors.append(f"user {session.user}: {record.error}")
+        finally:
+            if session.event_id:
+                with contextlib.suppress(httpx.HTTPError):
+                    await http.post(f"{session.event.root}/stream/{session.event_id}/close")
+            with contextlib.suppress(asyncio.TimeoutError):
+                await asyncio.wait_for(asyncio.shield(session.ended.wait()), GRACE_S)
+            listener.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await listener
+        if not session.started.is_set() and record.status == "ok":
+            record.status = "failed"
+            record.error = f"never started: waited {time.perf_counter() - t_join:.1f} s in the queue"
+            record.phases_ms["queue_wait_ms"] = (time.perf_counter() - t_join) * 1000
+
+    async def _send_loop(
+        self,
+        http: httpx.AsyncClient,
+        camera: VirtualCamera,
+        config: ClientConfig,
+        session: _Session,
+        result: ClientResult,
+        t_join: float,
+        stop_at: float,
+    ) -> None:
+        interval = float(config.params.get("stream_every") or 0.5)
+        mirror = bool(config.params.get("mirror", session.event.mirror_webcam))
+        switch_at = config.params.get("switch_at_s")
+        websocket = None
+        tick = time.perf_counter()
+        joined = False
+        try:
+            while tick < stop_at and not session.ended.is_set():
+                transform = config.transform
+                if switch_at is not None and tick - camera.started >= switch_at:
+                    transform = config.params["switch_transform"]
+                    session.switch_s = session.switch_s or tick
+                frame_id = camera.latest_id(tick)
+                payload = self._payload(session, camera.frame(frame_id), mirror, transform, config)
+                if not joined:
+                    joined = await self._join(http, session, payload)
+                    if not joined:
+                        return
+                    session.sends[frame_id] = time.perf_counter()
+                    result.sends.append(Send(session.user, frame_id, session.sends[frame_id]))
+                elif session.started.is_set():
+                    if websocket is None:
+                        websocket = await self._connect(session)
+                    message = json.dumps({**payload, "session_hash": session.session_hash})
+                    if websocket is not None:
+                        await websocket.send(message)
+                    else:
+                        await http.post(f"{session.event.root}/stream/{session.event_id}", content=message)
+                    session.sends[frame_id] = time.perf_counter()
+                    result.sends.append(Send(session.user, frame_id, session.sends[frame_id]))
+                tick += interval
+                await asyncio.sleep(max(0.0, tick - time.perf_counter()))
+        finally:
+            if websocket is not None:
+                await websocket.close()
+
+    def _payload(
+        self, session: _Session, frame: np.ndarray, mirror: bool, transform: str, config: ClientConfig
+    ) -> dict[str, Any]:
+        if mirror:
+            frame = frame[:, ::-1]
+        bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        values = list(session.event.defaults)
+        values[session.event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
+        set_input(session.event, values, "transform", transform)
+        set_input(session.event, values, "delay_ms", config.params.get("delay_ms", 0))
+        event = session.event
+        return {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
+
+    async def _join(self, http: httpx.AsyncClient, session: _Session, payload: dict[str, Any]) -> bool:
+        response = await http.post(
+            f"{session.event.root}/queue/join", json={**payload, "session_hash": session.session_hash}
+        )
+        if response.status_code != 200:
+            session.record.status = "rejected"
+            session.record.error = f"queue/join answered {response.status_code}: {response.text[:200]}"
+            session.ended.set()
+            return False
+        session.event_id = response.json().get("event_id")
+        return True
+
+    async def _connect(self, session: _Session) -> Any:
+        ws_url = session.event.root.replace("http", "ws", 1) + f"/stream/{session.event_id}"
+        try:
+            return await websockets.connect(ws_url, max_size=None)
+        except (OSError, websockets.WebSocketException):
+            return None
+
+    async def _listen(
+        self,
+        http: httpx.AsyncClient,
+        camera: VirtualCamera,
+        config: ClientConfig,
+        session: _Session,
+        result: ClientResult,
+        t_join: float,
+    ) -> None:
+        """Follow the SSE stream; fetch and decode every output as the page's <img> would."""
+        record = session.record
+        expected_switch = SWITCH_ORIENTATION.get(config.params.get("switch_transform") or "", "identity")
+        mirror = bool(config.params.get("mirror", session.event.mirror_webcam))
+        fetches: set[asyncio.Task[None]] = set()
+
+        async def fetch(url: str, event_s: float) -> None:
+            response = await http.get(url)
+            image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+            done = time.perf_counter()
+            reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
+            if reading is None:
+                result.undecoded += 1
+                return
+            orientation = unmirror(reading.orientation) if mirror else reading.orientation
+            result.orientations[orientation] = result.orientations.get(orientation, 0) + 1
+            sent = session.sends.get(reading.frame_id)
+            stages = {"fetch_ms": (done - event_s) * 1000}
+            if sent is not None:
+                stages["send_to_event_ms"] = (event_s - sent) * 1000
+            result.receipts.append(Receipt(session.user, reading.frame_id, done, stages))
+            if session.switch_s and orientation == expected_switch and "switch_to_output_ms" not in record.phases_ms:
+                record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000
+            record.phases_ms.setdefault("first_output_ms", (done - t_join) * 1000)
+
+        try:
+            async with http.stream(
+                "GET", f"{session.event.root}/queue/data", params={"session_hash": session.session_hash}, timeout=None
+            ) as response:
+                async for line in response.aiter_lines():
+                    if not line.startswith("data:"):
+                        continue
+                    message = json.loads(line[5:])
+                    kind = message.get("msg")
+                    now = time.perf_counter()
+                    if kind == "process_starts":
+                        record.phases_ms["queue_wait_ms"] = (now - t_join) * 1000
+                        session.started.set()
+                    elif kind in ("process_streaming", "process_generating"):
+                        for url in _file_urls(message.get("output", {}).get("data", []), config.url):
+                            task = asyncio.create_task(fetch(url, now))
+                            fetches.add(task)
+                            task.add_done_callback(fetches.discard)
+                    elif kind in ("close_stream", "process_completed"):
+                        if kind == "process_completed" and not message.get("success", True):
+                            error = message.get("output", {}).get("error")
+                            record.phases_ms["stream_ended_ms"] = (now - t_join) * 1000
+                            if error:
+                                result.errors.append(f"user {session.user}: {error}")
+                        record.phases_ms.setdefault("stream_ended_ms", (now - t_join) * 1000)
+                        break
+        finally:
+            if fetches:
+                await asyncio.gather(*fetches, return_exceptions=True)
+            session.ended.set()
+
+
+def _file_urls(data: list[Any], base: str) -> list[str]:
+    urls = []
+    for value in data:
+        if isinstance(value, dict) and value.get("url"):
+            url = value["url"]
+            urls.append(url if url.startswith("http") else base + url)
+    return urls

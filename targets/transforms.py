@@ -1,0 +1,47 @@
+"""The transforms every target applies, written like the Gradio guide's examples."""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+
+import cv2
+import numpy as np
+
+
+def identity(frame: np.ndarray) -> np.ndarray:
+    return frame
+
+
+def flip(frame: np.ndarray) -> np.ndarray:
+    return np.flipud(frame)
+
+
+def edges(frame: np.ndarray) -> np.ndarray:
+    return cv2.cvtColor(cv2.Canny(frame, 100, 200), cv2.COLOR_GRAY2RGB)
+
+
+def cartoon(frame: np.ndarray) -> np.ndarray:
+    color = cv2.pyrDown(cv2.pyrDown(frame))
+    for _ in range(6):
+        color = cv2.bilateralFilter(color, 9, 9, 7)
+    color = cv2.resize(cv2.pyrUp(cv2.pyrUp(color)), (frame.shape[1], frame.shape[0]))
+    gray = cv2.medianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), 7)
+    mask = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 2)
+    return cv2.bitwise_and(color, cv2.cvtColor(mask, cv2.COLOR_GRAY2RGB))
+
+
+TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
+    "identity": identity,
+    "flip": flip,
+    "edges": edges,
+    "cartoon": cartoon,
+    "delay": identity,
+}
+
+
+def apply_transform(name: str, frame: np.ndarray, delay_ms: float = 0) -> np.ndarray:
+    """Apply `name`; `delay_ms` > 0 first sleeps that long (a calibration cost of known size)."""
+    if delay_ms and delay_ms > 0:
+        time.sleep(delay_ms / 1000)
+    return np.ascontiguousarray(TRANSFORMS[name](frame))

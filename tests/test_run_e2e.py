@@ -1,0 +1,96 @@
+"""`bench run` end to end: real targets on loopback, a run directory per the contract."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from bench.runner import run_scenario
+from bench.scenario import load_scenario
+from tests.conftest import run_cli
+
+CONTRACT_CASE_KEYS = {
+    "case",
+    "target",
+    "transform",
+    "params",
+    "status",
+    "n",
+    "lost_ratio",
+    "fps",
+    "errors",
+    "rejected",
+    "latency_ms",
+    "event_latency_ms",
+    "growth_ms_per_s",
+}
+CONTRACT_LATENCY_KEYS = {"p50", "p90", "p95", "p99", "mean", "max", "p50_ci", "p95_ci"}
+
+
+def write_scenario(tmp_path: Path, body: str, name: str = "e2e") -> Path:
+    path = tmp_path / f"{name}.toml"
+    path.write_text(f'name = "{name}"\n' + body)
+    return path
+
+
+def test_cli_run_writes_summary_per_contract(tmp_path: Path):
+    scenario = write_scenario(
+        tmp_path,
+        "duration_s = 4\nwarmup_s = 1\n[source]\nwidth = 320\nheight = 240\nfps = 15\n"
+        '[[targets]]\nkind = "aiortc-echo"\ntransform = ["identity", "flip"]\n',
+    )
+    result = run_cli("run", str(scenario), "--out", str(tmp_path / "runs"), "--no-report")
+    assert result.returncode == 0, result.stdout + result.stderr
+    assert "aiortc-echo/flip" in result.stdout and "run directory:" in result.stdout
+    run_dir = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    assert summary["scenario"] == "e2e" and summary["status"] == "ok" and summary["run_id"] == run_dir.name
+    assert [c["case"] for c in summary["cases"]] == ["aiortc-echo/identity", "aiortc-echo/flip"]
+    for case in summary["cases"]:
+        assert case.keys() >= CONTRACT_CASE_KEYS
+        assert case["latency_ms"].keys() >= CONTRACT_LATENCY_KEYS
+        assert case["status"] == "ok" and case["n"] > 20
+        assert case["latency_ms"]["p50_ci"][0] <= case["latency_ms"]["p50"] <= case["latency_ms"]["p50_ci"][1]
+        assert not case["warnings"], case["warnings"]
+    samples = pd.read_parquet(run_dir / "samples.parquet")
+    assert {"run", "case", "repeat", "sample_id", "capture_s", "send_s", "recv_s", "latency_ms", "status"} <= set(
+        samples.columns
+    )
+    assert samples["warmup"].any() and (~samples["warmup"]).any()
+    run = json.loads((run_dir / "run.json").read_text())
+    assert run["status"] == "ok" and run["ended"] and run["environment"]["packages"]["aiortc"]
+    assert (run_dir / "logs").is_dir() and any((run_dir / "logs").iterdir())
+
+
+@pytest.mark.slow
+def test_injected_delay_is_recovered(tmp_path: Path):
+    """Self-calibration: a transform sleeping D ms adds D ms to the median (fps leaves room for it)."""
+    scenario, path = load_scenario(
+        write_scenario(
+            tmp_path,
+            "duration_s = 6\nwarmup_s = 1\n[source]\nfps = 4\n"
+            '[[targets]]\nkind = "fastrtc-webrtc"\ntransform = "delay"\ndelay_ms = [0, 100]\n',
+        )
+    )
+    result = run_scenario(scenario, path, tmp_path / "runs")
+    p50 = {c["params"]["delay_ms"]: c["latency_ms"]["p50"] for c in result.summary["cases"]}
+    # 4 fps gives ~20 samples per case; +-15 ms leaves room for a noisy shared machine.
+    assert p50[100] - p50[0] == pytest.approx(100, abs=15)
+
+
+@pytest.mark.slow
+def test_handler_slower_than_frame_interval_is_flagged_as_backlog(tmp_path: Path):
+    scenario, path = load_scenario(
+        write_scenario(
+            tmp_path,
+            "duration_s = 6\nwarmup_s = 1\n[source]\nfps = 30\n"
+            '[[targets]]\nkind = "fastrtc-webrtc"\ntransform = "delay"\ndelay_ms = 50\n',
+        )
+    )
+    case = run_scenario(scenario, path, tmp_path / "runs").summary["cases"][0]
+    assert case["backlog"] is True
+    assert case["growth_ms_per_s"] > 100, "50 ms of work per 33 ms frame falls behind ~500 ms per s"
+    assert any("backlog" in w for w in case["warnings"])
