@@ -78,6 +78,8 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "growth_ms_per_s": slope,
         "backlog": _is_backlog(slope, outcome.window_s),
         "setup_ms": _phase_stats(outcome.sessions),
+        "switch_to_output_ms": _switch_stats(outcome.sessions),
+        "per_user": _per_user(shown, outcome, users) if users > 1 else [],
         "sessions": [
             {"user": s.user, "status": s.status, "error": s.error, "phases_ms": s.phases_ms} for s in outcome.sessions
         ],
@@ -113,6 +115,35 @@ def _warnings(outcome: CaseOutcome, shown: pd.DataFrame, slope: float | None) ->
     if cpu > 80:
         warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
     return warnings
+
+
+def _switch_stats(sessions: list[SessionRecord]) -> dict[str, float] | None:
+    """Delay from a mid-stream input change to the first output showing it (None if no switch)."""
+    values = [s.phases_ms["switch_to_output_ms"] for s in sessions if "switch_to_output_ms" in s.phases_ms]
+    if not values:
+        return None
+    return {"n": len(values), "p50": float(np.median(values)), "max": float(np.max(values))}
+
+
+def _per_user(shown: pd.DataFrame, outcome: CaseOutcome, users: int) -> list[dict[str, Any]]:
+    rows = []
+    for user in range(users):
+        mine = shown[shown["user"] == user] if len(shown) else shown
+        phases = {}
+        for session in outcome.sessions:
+            if session.user == user:
+                phases = session.phases_ms
+        rows.append(
+            {
+                "user": user,
+                "n": len(mine),
+                "p50": float(mine["latency_ms"].median()) if len(mine) else None,
+                "fps": len(mine) / (outcome.window_s * outcome.repeats) if outcome.window_s > 0 else 0.0,
+                "queue_wait_ms": phases.get("queue_wait_ms"),
+                "stream_ended_ms": phases.get("stream_ended_ms"),
+            }
+        )
+    return rows
 
 
 def _phase_stats(sessions: list[SessionRecord]) -> dict[str, float]:
