@@ -141,9 +141,14 @@ def _per_user(shown: pd.DataFrame, outcome: CaseOutcome, users: int) -> list[dic
                 "fps": len(mine) / (outcome.window_s * outcome.repeats) if outcome.window_s > 0 else 0.0,
                 "queue_wait_ms": phases.get("queue_wait_ms"),
                 "stream_ended_ms": phases.get("stream_ended_ms"),
+                "streamed_ms": _difference(phases.get("stream_ended_ms"), phases.get("queue_wait_ms")),
             }
         )
     return rows
+
+
+def _difference(end: float | None, start: float | None) -> float | None:
+    return end - start if end is not None and start is not None else None
 
 
 def _phase_stats(sessions: list[SessionRecord]) -> dict[str, float]:
