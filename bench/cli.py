@@ -42,7 +42,10 @@ class ProgressObserver:
         self.progress.console.print(
             f"  {case.case_id}: {summary['status']}"
             + (f", p50 {latency['p50']:.1f} ms, p95 {latency['p95']:.1f} ms" if latency else "")
-            + (f" - {summary.get('error')}" if summary.get("error") else "")
+            + (f" - {summary.get('error')}" if summary.get("error") else ""),
+            soft_wrap=True,
+            markup=False,
+            highlight=False,
         )
 
 

@@ -67,7 +67,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "sent": sent,
         "lost": lost,
         "lost_ratio": lost / sent if sent else 0.0,
-        "fps": len(shown) / (outcome.window_s * users * outcome.repeats) if outcome.window_s > 0 else 0.0,
+        "fps": _rate(len(shown), outcome.window_s * users * outcome.repeats),
         "errors": len(outcome.errors),
         "rejected": rejected,
         "failed_sessions": failed,
@@ -138,13 +138,17 @@ def _per_user(shown: pd.DataFrame, outcome: CaseOutcome, users: int) -> list[dic
                 "user": user,
                 "n": len(mine),
                 "p50": float(mine["latency_ms"].median()) if len(mine) else None,
-                "fps": len(mine) / (outcome.window_s * outcome.repeats) if outcome.window_s > 0 else 0.0,
+                "fps": _rate(len(mine), outcome.window_s * outcome.repeats),
                 "queue_wait_ms": phases.get("queue_wait_ms"),
                 "stream_ended_ms": phases.get("stream_ended_ms"),
                 "streamed_ms": _difference(phases.get("stream_ended_ms"), phases.get("queue_wait_ms")),
             }
         )
     return rows
+
+
+def _rate(count: int, seconds: float) -> float:
+    return count / seconds if seconds > 0 else 0.0
 
 
 def _difference(end: float | None, start: float | None) -> float | None:

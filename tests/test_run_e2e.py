@@ -42,7 +42,7 @@ def test_cli_run_writes_summary_per_contract(tmp_path: Path):
         "duration_s = 4\nwarmup_s = 1\n[source]\nwidth = 320\nheight = 240\nfps = 15\n"
         '[[targets]]\nkind = "aiortc-echo"\ntransform = ["identity", "flip"]\n',
     )
-    result = run_cli("run", str(scenario), "--out", str(tmp_path / "runs"), "--no-report")
+    result = run_cli("run", str(scenario), "--out", str(tmp_path / "runs"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "aiortc-echo/flip" in result.stdout and "run directory:" in result.stdout
     run_dir = next((tmp_path / "runs").iterdir())
