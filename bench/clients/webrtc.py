@@ -20,6 +20,7 @@ from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSes
 from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
+from bench.clients._browser_jitter import release_frames_like_a_browser
 from bench.clients.base import ClientConfig
 from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
 from bench.media.camera import VirtualCamera
@@ -63,6 +64,7 @@ class CameraTrack(MediaStreamTrack):
 class WebRTCClient:
     async def run(self, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
         result = ClientResult()
+        release_frames_like_a_browser()
         loopback = is_loopback_url(config.url)
         if loopback:
             force_loopback_ice()

@@ -28,6 +28,7 @@ ORIGIN = (1, GRID_H - ROWS - 1)  # block origin in slots: one slot from the left
 FLAT, DARK, LIGHT = 128, 16, 240
 MIN_RATIO = 1.5  # the striped cell of a pair must carry this much more gradient energy...
 MIN_ENERGY = 6.0  # ...and at least this mean |dI/dx| (grey levels per pixel)
+MAX_ERASURES = 2  # pairs without a clear winner that the CRC may resolve (CRC-16 detects any 3-bit error)
 CRC_SALT = 0x5A3C  # an all-flat or all-striped block must not pass the check
 ORIENTATIONS = ("identity", "flip_lr", "flip_ud", "rotate_180")
 MAX_ID = (1 << ID_BITS) - 1
@@ -160,13 +161,24 @@ def _read(luma: np.ndarray, layout: _Layout) -> int | None:
     rest = _pair_bits(luma, layout, 1, ROWS)
     if rest is None:
         return None
-    value = int.from_bytes(np.packbits(np.concatenate([first_row, rest])).tobytes(), "big")
-    frame_id, check = value >> CRC_BITS, value & ((1 << CRC_BITS) - 1)
-    return frame_id if _check(frame_id) == check else None
+    bits = np.concatenate([first_row[0], rest[0]])
+    unsure = np.flatnonzero(np.concatenate([first_row[1], rest[1]]))
+    if len(unsure) > MAX_ERASURES:
+        return None
+    found = set()
+    for guess in range(1 << len(unsure)):  # a codec glitch may blur a pair or two: let the CRC decide
+        bits[unsure] = [(guess >> k) & 1 for k in range(len(unsure))]
+        value = int.from_bytes(np.packbits(bits).tobytes(), "big")
+        frame_id, check = value >> CRC_BITS, value & ((1 << CRC_BITS) - 1)
+        if _check(frame_id) == check:
+            found.add(frame_id)
+    return found.pop() if len(found) == 1 else None
 
 
-def _pair_bits(luma: np.ndarray, layout: _Layout, row_start: int, row_stop: int) -> np.ndarray | None:
-    """Bits of cell rows [row_start, row_stop), or None unless every pair has a clear winner."""
+def _pair_bits(
+    luma: np.ndarray, layout: _Layout, row_start: int, row_stop: int
+) -> tuple[np.ndarray, np.ndarray] | None:
+    """Bits of cell rows [row_start, row_stop) and which pairs lack a clear winner (None if too many)."""
     y0 = int(layout.ys[row_start])
     block = luma[y0 : layout.ys[row_stop], layout.xs[0] : layout.xs[-1] + 1].astype(np.int16)
     gradient = np.abs(np.diff(block, axis=1))
@@ -175,6 +187,7 @@ def _pair_bits(luma: np.ndarray, layout: _Layout, row_start: int, row_stop: int)
     pairs = energy.reshape(-1, 2)
     first, second = pairs[:, 0], pairs[:, 1]
     strong = np.maximum(first, second)
-    if np.any(strong < MIN_ENERGY) or np.any(strong < MIN_RATIO * np.minimum(first, second)):
+    unsure = (strong < MIN_ENERGY) | (strong < MIN_RATIO * np.minimum(first, second))
+    if np.count_nonzero(unsure) > MAX_ERASURES:
         return None
-    return first > second
+    return first > second, unsure
