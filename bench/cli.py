@@ -16,7 +16,8 @@ from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
 
 from bench.catalog import TARGET_KINDS, TRANSFORMS
-from bench.errors import BenchError
+from bench.errors import BenchError, UsageError
+from bench.export import FORMATS as EXPORT_FORMATS
 from bench.scenario import Case
 
 app = typer.Typer(add_completion=False, no_args_is_help=True, help="streambench: end-to-end latency of real-time apps")
@@ -89,6 +90,63 @@ def targets() -> None:
         table.add_row(kind.name, kind.client, kind.description)
     console.print(table)
     console.print(f"transforms: {', '.join(TRANSFORMS)}")
+
+
+@app.command()
+def compare(
+    runs: Annotated[list[Path], typer.Argument(help="baseline run directory, then one or more candidate runs")],
+    threshold: Annotated[str, typer.Option(help="smallest change that counts, e.g. 10%")] = "10%",
+) -> None:
+    """Per matching case: delta of p50 and p95 with a 99% CI, and a better / worse / no change verdict."""
+    from bench.compare import compare_runs, parse_threshold
+    from bench.report.markdown import comparison_table
+    from bench.store import load_run
+
+    if len(runs) < 2:
+        raise UsageError("compare needs a baseline run and at least one candidate run")
+    limit = parse_threshold(threshold)
+    baseline = load_run(runs[0])
+    for path in runs[1:]:
+        candidate = load_run(path)
+        print(comparison_table(compare_runs(baseline, candidate, limit), baseline.run_id, candidate.run_id, limit))
+
+
+@app.command()
+def check(
+    run: Annotated[Path, typer.Argument(help="run directory to check")],
+    baseline: Annotated[Path, typer.Option(help="baseline run directory or exported baseline file")],
+    threshold: Annotated[str, typer.Option(help="smallest slowdown that counts, e.g. 10%")] = "10%",
+) -> None:
+    """Exit 1 when a case is significantly slower than the baseline (Markdown to stdout and $GITHUB_STEP_SUMMARY)."""
+    from bench.compare import parse_threshold
+    from bench.gate import check_run
+
+    result = check_run(run, baseline, parse_threshold(threshold))
+    print(result.markdown)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def validate(run: Annotated[Path, typer.Argument(help="run directory whose scenario has [[claims]]")]) -> None:
+    """Evaluate the scenario's claims: pass / fail / inconclusive with CIs; exit 1 if one fails."""
+    from bench.gate import validate_run
+
+    result = validate_run(run)
+    print(result.markdown)
+    raise typer.Exit(result.exit_code)
+
+
+@app.command()
+def export(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    fmt: Annotated[str, typer.Option("--format", help="one of: " + ", ".join(EXPORT_FORMATS))],
+    out: Annotated[Path | None, typer.Option("--out", help="output file (default inside the run directory)")] = None,
+) -> None:
+    """Write the run in a format another tool reads."""
+    from bench.export import export_run
+    from bench.store import load_run
+
+    console.print(f"wrote {export_run(load_run(run), fmt, out)}")
 
 
 def summary_table(summary: dict[str, Any]) -> Table:

@@ -100,10 +100,20 @@ class TargetSpec(_Strict):
 
 
 class Claim(_Strict):
+    """`target`'s `metric` `op` `value`, or `op` the same metric of target `than`."""
+
     target: str
     metric: str = Field(pattern=r"^(latency_ms|event_latency_ms)\.(p50|p90|p95|p99|mean|max)$|^(fps|lost_ratio)$")
     op: Literal["<", "<=", ">", ">="]
-    value: float
+    value: float | None = None
+    than: str | None = None
+    description: str = ""
+
+    @model_validator(mode="after")
+    def _one_bound(self) -> Claim:
+        if (self.value is None) == (self.than is None):
+            raise ValueError("give exactly one of value (a number) or than (another target's name)")
+        return self
 
 
 class Scenario(_Strict):

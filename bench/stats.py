@@ -92,3 +92,39 @@ def growth_slope(times_s: np.ndarray | list[float], latency_ms: np.ndarray | lis
         return None
     slope, _ = np.polyfit(t, y, 1)
     return float(slope)
+
+
+def block_resample_indices(n: int, resamples: int, rng: np.random.Generator, blocks: int = 20) -> np.ndarray:
+    """(resamples, n) indices made of runs of about n / `blocks` consecutive samples (circular)."""
+    length = max(1, n // blocks)
+    starts = rng.integers(0, n, size=(resamples, int(np.ceil(n / length))))
+    return ((starts[:, :, None] + np.arange(length)) % n).reshape(resamples, -1)[:, :n]
+
+
+def block_bootstrap_quantiles(
+    data: np.ndarray, q: float, resamples: int = BOOTSTRAP_RESAMPLES, seed: int = BOOTSTRAP_SEED
+) -> np.ndarray:
+    """Moving-block bootstrap of the q-th percentile for a time-ordered series.
+
+    Consecutive latencies are correlated (a slow second slows many frames), so
+    resampling single frames understates the uncertainty; resampling runs of
+    consecutive frames keeps that correlation.
+    """
+    rng = np.random.default_rng(seed)
+    out = np.empty(resamples)
+    chunk = max(1, min(resamples, 4_000_000 // max(len(data), 1)))
+    for begin in range(0, resamples, chunk):
+        stop = min(resamples, begin + chunk)
+        out[begin:stop] = np.percentile(data[block_resample_indices(len(data), stop - begin, rng)], q, axis=1)
+    return out
+
+
+def difference_ci(
+    baseline: np.ndarray, candidate: np.ndarray, q: float, level: float = 0.99, seed: int = BOOTSTRAP_SEED
+) -> tuple[float, float]:
+    """CI of percentile(candidate) - percentile(baseline), block-bootstrapping each side independently."""
+    a = block_bootstrap_quantiles(np.asarray(baseline, float), q, seed=seed)
+    b = block_bootstrap_quantiles(np.asarray(candidate, float), q, seed=seed + 1)
+    tail = (1 - level) / 2 * 100
+    low, high = np.percentile(b - a, [tail, 100 - tail])
+    return (float(low), float(high))
