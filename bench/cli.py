@@ -54,8 +54,10 @@ class ProgressObserver:
 def run(
     scenario: Annotated[Path | None, typer.Argument(help="scenario TOML (default scenarios/quick.toml)")] = None,
     out: Annotated[Path, typer.Option("--out", help="where run directories are written")] = Path("runs"),
+    no_report: Annotated[bool, typer.Option("--no-report", help="skip rendering the report")] = False,
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="where reports are written")] = Path("reports"),
 ) -> None:
-    """Run a scenario: start each target on loopback, drive it, write a run directory."""
+    """Run a scenario: start each target on loopback, drive it, write a run directory and a report."""
     from bench.scenario import load_scenario
 
     loaded, path = load_scenario(scenario)
@@ -75,11 +77,31 @@ def run(
         for warning in case.get("warnings", []):
             console.print(f"[yellow]warning[/yellow] {case['case']}: {warning}")
     console.print(f"run directory: {result.path}")
+    if not no_report and result.summary["cases"]:
+        from bench.report import render_report
+        from bench.store import load_run
+
+        paths = render_report(load_run(result.path), report_dir / result.path.name)
+        console.print(f"report: {paths.html} (Markdown: {paths.markdown})")
     if result.interrupted:
         errors.print(f"interrupted: finished cases kept in {result.path}")
         raise typer.Exit(130)
     if result.failed_cases:
         raise typer.Exit(3)
+
+
+@app.command()
+def report(
+    run: Annotated[Path, typer.Argument(help="run directory")],
+    out: Annotated[Path | None, typer.Option("--out", help="output folder (default reports/<run id>)")] = None,
+) -> None:
+    """Render summary.md and a self-contained index.html with plots from a run directory."""
+    from bench.report import render_report
+    from bench.store import load_run
+
+    loaded = load_run(run)
+    paths = render_report(loaded, out or Path("reports") / loaded.run_id)
+    console.print(f"report: {paths.html} (Markdown: {paths.markdown})")
 
 
 @app.command()
@@ -96,9 +118,11 @@ def targets() -> None:
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="baseline run directory, then one or more candidate runs")],
     threshold: Annotated[str, typer.Option(help="smallest change that counts, e.g. 10%")] = "10%",
+    html_dir: Annotated[Path | None, typer.Option("--html", help="also write compare.html (overlaid CDFs)")] = None,
 ) -> None:
     """Per matching case: delta of p50 and p95 with a 99% CI, and a better / worse / no change verdict."""
     from bench.compare import compare_runs, parse_threshold
+    from bench.report.compare_html import render_comparison_html
     from bench.report.markdown import comparison_table
     from bench.store import load_run
 
@@ -108,7 +132,11 @@ def compare(
     baseline = load_run(runs[0])
     for path in runs[1:]:
         candidate = load_run(path)
-        print(comparison_table(compare_runs(baseline, candidate, limit), baseline.run_id, candidate.run_id, limit))
+        comparisons = compare_runs(baseline, candidate, limit)
+        print(comparison_table(comparisons, baseline.run_id, candidate.run_id, limit))
+        if html_dir is not None:
+            page = render_comparison_html(baseline, candidate, comparisons, html_dir / candidate.run_id)
+            console.print(f"comparison: {page}")
 
 
 @app.command()

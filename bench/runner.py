@@ -179,7 +179,7 @@ def _samples_frame(rows: list[Any], t0: float, warmup_s: float, case: Case, repe
             "status": row.status,
             "warmup": row.capture_s - t0 < warmup_s,
         }
-        record.update({f"stage_{name}_ms": value for name, value in row.stages_ms.items()})
+        record.update({f"stage_{name.removesuffix('_ms')}_ms": value for name, value in row.stages_ms.items()})
         records.append(record)
     frame = pd.DataFrame.from_records(records)
     for key, value in case.params.items():

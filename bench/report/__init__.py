@@ -1,0 +1,78 @@
+"""Reports from a run directory: summary.md for PRs and CI, index.html with plots."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from html import escape
+from pathlib import Path
+
+from bench.claims import evaluate_claims
+from bench.report import html, plots
+from bench.report.markdown import run_summary
+from bench.store import RunData, atomic_write_bytes
+
+PLOT_FILES = {
+    "latency_cdf": "Latency CDF per case",
+    "latency_over_time": "Latency over time",
+    "breakdown": "Stages and session set-up",
+    "delivery": "Output fps, losses and rejected sessions",
+}
+
+
+@dataclass
+class ReportPaths:
+    directory: Path
+    markdown: Path
+    html: Path
+    plots: list[Path]
+
+
+def render_report(run: RunData, out_dir: Path) -> ReportPaths:
+    out_dir.mkdir(parents=True, exist_ok=True)
+    cases = run.summary.get("cases", [])
+    verdicts = evaluate_claims(run)
+    environment = run.run.get("environment", {})
+    markdown = run_summary(run.summary, verdicts, environment)
+    figures: dict[str, bytes | None] = {}
+    if len(run.samples):
+        names = [c["case"] for c in cases]
+        figures["latency_cdf"] = plots.latency_cdf(run.samples, names)
+        for param in swept_params(cases):
+            figures[f"latency_vs_{param}"] = plots.latency_vs_param(run.samples, cases, param)
+        figures["latency_over_time"] = plots.latency_over_time(run.samples, names)
+        figures["breakdown"] = plots.breakdown(run.samples, cases)
+    figures["delivery"] = plots.delivery(cases)
+    written = []
+    body = [
+        f"<p>Run <code>{escape(run.run_id)}</code>, status <b>{escape(str(run.summary.get('status')))}</b>. "
+        "Content latency = output available to the client minus camera capture of the frame it shows; "
+        "event latency = camera capture until the first output showing that frame or a later one.</p>",
+        html.warnings_block(cases),
+        "<h2>Cases</h2>",
+        html.cases_table(cases),
+        html.claims_block(verdicts),
+        "<h2>Plots</h2>",
+    ]
+    for name, png in figures.items():
+        if png is None:
+            continue
+        path = out_dir / f"{name}.png"
+        atomic_write_bytes(path, png)
+        written.append(path)
+        title = PLOT_FILES.get(name) or f"Latency vs {name.removeprefix('latency_vs_')} (box), output fps (orange)"
+        body.append(html.image(title, png))
+    body.append(html.environment_block(environment))
+    markdown_path = out_dir / "summary.md"
+    html_path = out_dir / "index.html"
+    atomic_write_bytes(markdown_path, markdown.encode())
+    atomic_write_bytes(html_path, html.page(f"streambench: {run.summary.get('scenario')}", body).encode())
+    return ReportPaths(out_dir, markdown_path, html_path, written)
+
+
+def swept_params(cases: list[dict]) -> list[str]:
+    """Parameters that take more than one value across the cases."""
+    values: dict[str, set] = {}
+    for case in cases:
+        for key, value in (case.get("params") or {}).items():
+            values.setdefault(key, set()).add(value)
+    return [key for key, seen in values.items() if len(seen) > 1]

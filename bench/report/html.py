@@ -1,0 +1,103 @@
+"""One self-contained HTML page per run (PNGs embedded). Every name is escaped; no scripts."""
+
+from __future__ import annotations
+
+import base64
+from html import escape
+from typing import Any
+
+from bench.claims import ClaimVerdict
+
+STYLE = """
+body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
+table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
+th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}
+th:first-child,td:first-child{text-align:left}
+.warning{background:#fff3cd;border-left:4px solid #e0a800;padding:.5rem 1rem;margin:.5rem 0}
+.fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}.inconclusive{color:#8a6d00}
+img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
+.env{font-size:.8rem;color:#555}
+"""
+
+
+def image(title: str, png: bytes) -> str:
+    data = base64.b64encode(png).decode()
+    return f'<h3>{escape(title)}</h3>\n<img alt="{escape(title)}" src="data:image/png;base64,{data}">'
+
+
+def page(title: str, body: list[str]) -> str:
+    return (
+        '<!DOCTYPE html>\n<html lang="en"><head><meta charset="utf-8">'
+        f"<title>{escape(title)}</title><style>{STYLE}</style></head>\n<body>\n<h1>{escape(title)}</h1>\n"
+        + "\n".join(body)
+        + "\n</body></html>\n"
+    )
+
+
+def cases_table(cases: list[dict[str, Any]]) -> str:
+    head = ("case", "status", "n", "p50 ms [95% CI]", "p95 ms [95% CI]", "event p50 ms", "fps", "lost", "growth ms/s")
+    rows = ["<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in head) + "</tr>"]
+    for case in cases:
+        latency = case.get("latency_ms") or {}
+        event = case.get("event_latency_ms") or {}
+
+        def with_ci(stat: str, latency: dict = latency) -> str:
+            return (
+                f"{latency[stat]:.1f} [{latency[f'{stat}_ci'][0]:.1f}, {latency[f'{stat}_ci'][1]:.1f}]"
+                if latency
+                else "-"
+            )
+
+        growth = case.get("growth_ms_per_s")
+        cells = (
+            case["case"],
+            case["status"],
+            case["n"],
+            with_ci("p50"),
+            with_ci("p95"),
+            f"{event['p50']:.1f}" if event else "-",
+            f"{case['fps']:.1f}",
+            f"{case['lost_ratio']:.1%}",
+            "-" if growth is None else f"{growth:+.1f}",
+        )
+        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+    return "\n".join(rows) + "</table>"
+
+
+def warnings_block(cases: list[dict[str, Any]]) -> str:
+    items = [(c["case"], w) for c in cases for w in c.get("warnings", [])]
+    items += [(c["case"], f"failed: {c['error']}") for c in cases if c.get("error")]
+    return "\n".join(f'<div class="warning"><b>{escape(case)}</b>: {escape(text)}</div>' for case, text in items)
+
+
+def claims_block(verdicts: list[ClaimVerdict]) -> str:
+    if not verdicts:
+        return ""
+    rows = [
+        "<h2>Claims</h2><table><tr><th>claim</th><th>case</th><th>verdict</th><th>measured</th><th>95% CI</th></tr>"
+    ]
+    for v in verdicts:
+        ci = f"[{v.ci[0]:.1f}, {v.ci[1]:.1f}]" if v.ci else "-"
+        measured = "-" if v.value is None else f"{v.value:.1f}"
+        rows.append(
+            f'<tr><td>{escape(v.claim)}</td><td>{escape(v.case)}</td><td class="{v.status}">{escape(v.status)}</td>'
+            f"<td>{measured}</td><td>{ci}</td></tr>"
+        )
+    return "\n".join(rows) + "</table>"
+
+
+def environment_block(environment: dict[str, Any]) -> str:
+    packages = ", ".join(f"{k} {v}" for k, v in environment.get("packages", {}).items() if v)
+    facts = (
+        ("CPU", f"{environment.get('cpu_model', '?')} x {environment.get('cpu_count', '?')}"),
+        ("Python", environment.get("python", "?")),
+        ("Platform", environment.get("platform", "?")),
+        ("Packages", packages),
+        ("Revision", environment.get("git_revision") or "?"),
+        ("Clock", environment.get("clock", "")),
+    )
+    return (
+        '<h2>Environment</h2><div class="env">'
+        + "<br>".join(f"<b>{escape(k)}</b>: {escape(str(v))}" for k, v in facts)
+        + "</div>"
+    )
