@@ -11,28 +11,9 @@ import pytest
 
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker, encode_marker
+from targets.transforms import cartoon, edges
 
 FRAMES = 60
-
-
-def edges(img: np.ndarray) -> np.ndarray:
-    return cv2.cvtColor(cv2.Canny(img, 100, 200), cv2.COLOR_GRAY2RGB)
-
-
-def cartoon(img: np.ndarray) -> np.ndarray:
-    color = cv2.pyrDown(cv2.pyrDown(img))
-    for _ in range(6):
-        color = cv2.bilateralFilter(color, 9, 9, 7)
-    color = cv2.resize(cv2.pyrUp(cv2.pyrUp(color)), (img.shape[1], img.shape[0]))
-    gray = cv2.adaptiveThreshold(
-        cv2.medianBlur(cv2.cvtColor(img, cv2.COLOR_RGB2GRAY), 7),
-        255,
-        cv2.ADAPTIVE_THRESH_MEAN_C,
-        cv2.THRESH_BINARY,
-        9,
-        2,
-    )
-    return cv2.bitwise_and(color, cv2.cvtColor(gray, cv2.COLOR_GRAY2RGB))
 
 
 TRANSFORMS = {

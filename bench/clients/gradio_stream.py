@@ -45,17 +45,26 @@ def unmirror(orientation: str) -> str:
 
 @dataclass
 class _Session:
-    """One browser tab's state for one stream."""
+    """One browser tab: what it talks to, what it measures, and its stream's state."""
 
     user: int
     event: StreamEvent
+    http: httpx.AsyncClient
+    camera: VirtualCamera
+    config: ClientConfig
+    result: ClientResult
+    record: SessionRecord
+    t_join: float = 0.0
     session_hash: str = field(default_factory=lambda: secrets.token_hex(6))
     event_id: str | None = None
     started: asyncio.Event = field(default_factory=asyncio.Event)
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     sends: dict[int, float] = field(default_factory=dict)
     switch_s: float | None = None
-    record: SessionRecord | None = None
+
+    @property
+    def mirror(self) -> bool:
+        return bool(self.config.params.get("mirror", self.event.mirror_webcam))
 
 
 class GradioStreamClient:
@@ -64,33 +73,26 @@ class GradioStreamClient:
         limits = httpx.Limits(max_connections=20 * config.users)
         async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
             event = await discover_stream_event(http, config.url, config.params.get("api_name"))
-            sessions = [_Session(user, event, record=SessionRecord(user)) for user in range(config.users)]
+            sessions = [
+                _Session(user, event, http, camera, config, result, SessionRecord(user)) for user in range(config.users)
+            ]
             result.sessions = [s.record for s in sessions]
-            await asyncio.gather(*(self._drive(http, camera, config, s, result) for s in sessions))
+            await asyncio.gather(*(self._drive(s) for s in sessions))
         return result
 
-    async def _drive(
-        self,
-        http: httpx.AsyncClient,
-        camera: VirtualCamera,
-        config: ClientConfig,
-        session: _Session,
-        result: ClientResult,
-    ) -> None:
+    async def _drive(self, session: _Session) -> None:
         record = session.record
-        assert record is not None
-        stop_at = camera.started + config.duration_s
-        t_join = time.perf_counter()
-        listener = asyncio.create_task(self._listen(http, camera, config, session, result, t_join))
+        session.t_join = time.perf_counter()
+        listener = asyncio.create_task(self._listen(session))
         try:
-            await self._send_loop(http, camera, config, session, result, t_join, stop_at)
+            await self._send_loop(session)
         except (httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
-            result.errors.append(f"user {session.user}: {record.error}")
+            session.result.errors.append(f"user {session.user}: {record.error}")
         finally:
             if session.event_id:
                 with contextlib.suppress(httpx.HTTPError):
-                    await http.post(f"{session.event.root}/stream/{session.event_id}/close")
+                    await session.http.post(f"{session.event.root}/stream/{session.event_id}/close")
             with contextlib.suppress(asyncio.TimeoutError):
                 await asyncio.wait_for(asyncio.shield(session.ended.wait()), GRACE_S)
             listener.cancel()
@@ -98,21 +100,14 @@ class GradioStreamClient:
                 await listener
         if not session.started.is_set() and record.status == "ok":
             record.status = "failed"
-            record.error = f"never started: waited {time.perf_counter() - t_join:.1f} s in the queue"
-            record.phases_ms["queue_wait_ms"] = (time.perf_counter() - t_join) * 1000
+            waited = time.perf_counter() - session.t_join
+            record.error = f"never started: waited {waited:.1f} s in the queue"
+            record.phases_ms["queue_wait_ms"] = waited * 1000
 
-    async def _send_loop(
-        self,
-        http: httpx.AsyncClient,
-        camera: VirtualCamera,
-        config: ClientConfig,
-        session: _Session,
-        result: ClientResult,
-        t_join: float,
-        stop_at: float,
-    ) -> None:
+    async def _send_loop(self, session: _Session) -> None:
+        camera, config, result = session.camera, session.config, session.result
+        stop_at = camera.started + config.duration_s
         interval = float(config.params.get("stream_every") or 0.5)
-        mirror = bool(config.params.get("mirror", session.event.mirror_webcam))
         switch_at = config.params.get("switch_at_s")
         websocket = None
         tick = time.perf_counter()
@@ -124,9 +119,9 @@ class GradioStreamClient:
                     transform = config.params["switch_transform"]
                     session.switch_s = session.switch_s or tick
                 frame_id = camera.latest_id(tick)
-                payload = self._payload(session, camera.frame(frame_id), mirror, transform, config)
+                payload = self._payload(session, camera.frame(frame_id), transform)
                 if not joined:
-                    joined = await self._join(http, session, payload)
+                    joined = await self._join(session, payload)
                     if not joined:
                         return
                     session.sends[frame_id] = time.perf_counter()
@@ -138,7 +133,7 @@ class GradioStreamClient:
                     if websocket is not None:
                         await websocket.send(message)
                     else:
-                        await http.post(f"{session.event.root}/stream/{session.event_id}", content=message)
+                        await session.http.post(f"{session.event.root}/stream/{session.event_id}", content=message)
                     session.sends[frame_id] = time.perf_counter()
                     result.sends.append(Send(session.user, frame_id, session.sends[frame_id]))
                 tick += interval
@@ -147,10 +142,8 @@ class GradioStreamClient:
             if websocket is not None:
                 await websocket.close()
 
-    def _payload(
-        self, session: _Session, frame: np.ndarray, mirror: bool, transform: str, config: ClientConfig
-    ) -> dict[str, Any]:
-        if mirror:
+    def _payload(self, session: _Session, frame: np.ndarray, transform: str) -> dict[str, Any]:
+        if session.mirror:
             frame = frame[:, ::-1]
         bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
         ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
@@ -159,12 +152,12 @@ class GradioStreamClient:
         values = list(session.event.defaults)
         values[session.event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
         set_input(session.event, values, "transform", transform)
-        set_input(session.event, values, "delay_ms", config.params.get("delay_ms", 0))
+        set_input(session.event, values, "delay_ms", session.config.params.get("delay_ms", 0))
         event = session.event
         return {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
 
-    async def _join(self, http: httpx.AsyncClient, session: _Session, payload: dict[str, Any]) -> bool:
-        response = await http.post(
+    async def _join(self, session: _Session, payload: dict[str, Any]) -> bool:
+        response = await session.http.post(
             f"{session.event.root}/queue/join", json={**payload, "session_hash": session.session_hash}
         )
         if response.status_code != 200:
@@ -182,19 +175,10 @@ class GradioStreamClient:
         except (OSError, websockets.WebSocketException):
             return None
 
-    async def _listen(
-        self,
-        http: httpx.AsyncClient,
-        camera: VirtualCamera,
-        config: ClientConfig,
-        session: _Session,
-        result: ClientResult,
-        t_join: float,
-    ) -> None:
+    async def _listen(self, session: _Session) -> None:
         """Follow the SSE stream; fetch and decode every output as the page's <img> would."""
-        record = session.record
+        http, config, result, record = session.http, session.config, session.result, session.record
         expected_switch = SWITCH_ORIENTATION.get(config.params.get("switch_transform") or "", "identity")
-        mirror = bool(config.params.get("mirror", session.event.mirror_webcam))
         fetches: set[asyncio.Task[None]] = set()
 
         async def fetch(url: str, event_s: float) -> None:
@@ -205,7 +189,7 @@ class GradioStreamClient:
             if reading is None:
                 result.undecoded += 1
                 return
-            orientation = unmirror(reading.orientation) if mirror else reading.orientation
+            orientation = unmirror(reading.orientation) if session.mirror else reading.orientation
             result.orientations[orientation] = result.orientations.get(orientation, 0) + 1
             sent = session.sends.get(reading.frame_id)
             stages = {"fetch_ms": (done - event_s) * 1000}
@@ -214,7 +198,7 @@ class GradioStreamClient:
             result.receipts.append(Receipt(session.user, reading.frame_id, done, stages))
             if session.switch_s and orientation == expected_switch and "switch_to_output_ms" not in record.phases_ms:
                 record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000
-            record.phases_ms.setdefault("first_output_ms", (done - t_join) * 1000)
+            record.phases_ms.setdefault("first_output_ms", (done - session.t_join) * 1000)
 
         try:
             async with http.stream(
@@ -227,7 +211,7 @@ class GradioStreamClient:
                     kind = message.get("msg")
                     now = time.perf_counter()
                     if kind == "process_starts":
-                        record.phases_ms["queue_wait_ms"] = (now - t_join) * 1000
+                        record.phases_ms["queue_wait_ms"] = (now - session.t_join) * 1000
                         session.started.set()
                     elif kind in ("process_streaming", "process_generating"):
                         for url in _file_urls(message.get("output", {}).get("data", []), config.url):
@@ -235,12 +219,10 @@ class GradioStreamClient:
                             fetches.add(task)
                             task.add_done_callback(fetches.discard)
                     elif kind in ("close_stream", "process_completed"):
-                        if kind == "process_completed" and not message.get("success", True):
-                            error = message.get("output", {}).get("error")
-                            record.phases_ms["stream_ended_ms"] = (now - t_join) * 1000
-                            if error:
-                                result.errors.append(f"user {session.user}: {error}")
-                        record.phases_ms.setdefault("stream_ended_ms", (now - t_join) * 1000)
+                        error = message.get("output", {}).get("error") if not message.get("success", True) else None
+                        if error:
+                            result.errors.append(f"user {session.user}: {error}")
+                        record.phases_ms["stream_ended_ms"] = (now - session.t_join) * 1000
                         break
         finally:
             if fetches:
