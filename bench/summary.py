@@ -86,10 +86,33 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "repeats": outcome.repeats,
         "client_cpu_percent": max(outcome.client_cpu_percent) if outcome.client_cpu_percent else None,
         "warnings": warnings,
+        "notes": _notes(outcome, lost, sent),
     }
     if outcome.errors:
         summary["error"] = outcome.errors[0]
     return summary
+
+
+def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
+    """Known behaviour of the framework under test that explains a number (see BENCHMARKS.md, Findings)."""
+    notes = []
+    fps = float(outcome.settings.get("fps") or 0)
+    if outcome.kind in ("fastrtc-webrtc", "aiortc-echo") and fps:
+        notes.append(
+            f"includes {1000 / fps:.0f} ms (one frame interval) that the server's aiortc receiver holds each frame "
+            "until the next frame's first packet arrives; a browser receiver, like our client, does not"
+        )
+    if outcome.kind == "gradio-stream" and lost:
+        notes.append(
+            f"{lost} of {sent} sent frames ({lost / sent:.0%}) were never shown: a .stream() server keeps only the "
+            "newest unprocessed frame, so frames are dropped, not queued"
+        )
+    if outcome.kind == "gradio-stream" and outcome.settings.get("time_limit"):
+        notes.append(
+            "time_limit is counted from when the event gets a concurrency slot, not from joining the queue "
+            "(see per_user streamed_ms)"
+        )
+    return notes
 
 
 def _is_backlog(slope: float | None, window_s: float) -> bool:

@@ -77,6 +77,7 @@ def test_report_has_every_plot(report):
     page = paths.html.read_text()
     assert page.count("data:image/png;base64,") == len(paths.plots), "images are embedded: one self-contained file"
     assert "Claims" in page and "pass" in page
+    assert "Notes" in page and "one frame interval" in page, "known framework behaviour is explained in the report"
 
 
 def test_names_are_escaped_never_executed(report):

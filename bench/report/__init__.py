@@ -51,6 +51,7 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         "<h2>Cases</h2>",
         html.cases_table(cases),
         html.claims_block(verdicts),
+        html.notes_block(cases),
         "<h2>Plots</h2>",
     ]
     for name, png in figures.items():

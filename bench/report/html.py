@@ -70,6 +70,13 @@ def warnings_block(cases: list[dict[str, Any]]) -> str:
     return "\n".join(f'<div class="warning"><b>{escape(case)}</b>: {escape(text)}</div>' for case, text in items)
 
 
+def notes_block(cases: list[dict[str, Any]]) -> str:
+    items = [(c["case"], n) for c in cases for n in c.get("notes", [])]
+    if not items:
+        return ""
+    return "<h2>Notes</h2><ul>" + "".join(f"<li><b>{escape(c)}</b>: {escape(n)}</li>" for c, n in items) + "</ul>"
+
+
 def claims_block(verdicts: list[ClaimVerdict]) -> str:
     if not verdicts:
         return ""

@@ -93,6 +93,9 @@ def run_summary(summary: dict[str, Any], verdicts: list[ClaimVerdict], environme
         parts += ["### Warnings", "", warnings, ""]
     if verdicts:
         parts += ["### Claims", "", claims_table(verdicts), ""]
+    notes = [f"- **{_cell(c['case'])}**: {_cell(n)}" for c in summary.get("cases", []) for n in c.get("notes", [])]
+    if notes:
+        parts += ["### Notes", "", *notes, ""]
     packages = ", ".join(f"{k} {v}" for k, v in environment.get("packages", {}).items() if v)
     machine = f"{_cell(environment.get('cpu_model', '?'))} x{environment.get('cpu_count', '?')}"
     revision = environment.get("git_revision") or "?"
