@@ -55,7 +55,12 @@ TARGET_KINDS: dict[str, TargetKind] = {
             module="targets.gradio_stream",
             ready_path="/config",
             launch_options=(
-                "stream_every", "time_limit", "concurrency_limit", "concurrency_id", "output_format", "unified",
+                "stream_every",
+                "time_limit",
+                "concurrency_limit",
+                "concurrency_id",
+                "output_format",
+                "unified",
             ),
         ),
     )

@@ -76,9 +76,7 @@ def load_latencies(path: str | Path) -> dict[str, np.ndarray]:
     return measured_latencies(load_run(source))
 
 
-def compare_samples(
-    case: str, baseline: np.ndarray, candidate: np.ndarray, threshold: float = 0.10
-) -> CaseComparison:
+def compare_samples(case: str, baseline: np.ndarray, candidate: np.ndarray, threshold: float = 0.10) -> CaseComparison:
     if len(baseline) < MIN_SAMPLES or len(candidate) < MIN_SAMPLES:
         return CaseComparison(case, "missing", len(baseline), len(candidate))
     p_value = float(mannwhitneyu(candidate, baseline, alternative="two-sided").pvalue)

@@ -19,7 +19,14 @@ from bench.errors import ScenarioError
 DEFAULT_SCENARIO = "quick.toml"
 # settings that never expand into cases
 FIXED_SETTINGS = (
-    "concurrency_id", "output_format", "unified", "switch_transform", "switch_at_s", "url", "app", "ready_path",
+    "concurrency_id",
+    "output_format",
+    "unified",
+    "switch_transform",
+    "switch_at_s",
+    "url",
+    "app",
+    "ready_path",
 )
 Number = float | list[float]
 Count = int | list[int]

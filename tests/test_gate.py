@@ -17,6 +17,10 @@ from bench.stats import block_resample_indices
 from bench.store import load_run
 from tests.conftest import run_cli
 
+# end-to-end runs of real servers: part of the full suite, left out of the quick `-m "not slow"` loop
+pytestmark = pytest.mark.slow
+
+
 SCENARIO = """name = "gate"
 duration_s = 6
 warmup_s = 1

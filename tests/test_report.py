@@ -16,6 +16,10 @@ from bench.scenario import load_scenario
 from bench.store import load_run
 from tests.conftest import run_cli
 
+# end-to-end runs of real servers: part of the full suite, left out of the quick `-m "not slow"` loop
+pytestmark = pytest.mark.slow
+
+
 EVIL = "<script>alert(1)</script>"
 SCENARIO = f"""name = "report {EVIL}"
 duration_s = 4
