@@ -13,6 +13,9 @@ from bench.scenario import load_scenario
 
 APPS = Path(__file__).parent / "apps"
 
+# end-to-end runs of real servers: part of the full suite, left out of the quick `-m "not slow"` loop
+pytestmark = pytest.mark.slow
+
 
 def run(tmp_path: Path, body: str, name: str = "gradio") -> dict:
     path = tmp_path / f"{name}.toml"
