@@ -63,7 +63,7 @@ def test_sigint_during_a_run_keeps_no_target_alive(tmp_path: Path, process_token
     scenario.write_text('name = "sigint"\nduration_s = 30\nwarmup_s = 1\n[[targets]]\nkind = "aiortc-echo"\n')
     env = {**os.environ, "STREAMBENCH_TEST_TOKEN": process_token}
     proc = subprocess.Popen(
-        [sys.executable, "-m", "bench", "run", str(scenario), "--out", str(tmp_path / "runs")],
+        [sys.executable, "-m", "bench", "run", str(scenario), "--out", str(tmp_path / "runs"), "--no-report"],
         cwd=ROOT,
         env=env,
         stdout=subprocess.PIPE,
@@ -87,7 +87,7 @@ def test_failed_target_exits_3_and_leaves_nothing_running(tmp_path: Path, proces
     app = APPS / "crashing_app.py"
     scenario.write_text(f'name = "broken"\nduration_s = 3\n[[targets]]\nkind = "fastrtc-webrtc"\napp = "{app}"\n')
     result = subprocess.run(
-        [sys.executable, "-m", "bench", "run", str(scenario), "--out", str(tmp_path / "runs")],
+        [sys.executable, "-m", "bench", "run", str(scenario), "--out", str(tmp_path / "runs"), "--no-report"],
         cwd=ROOT,
         env={**os.environ, "STREAMBENCH_TEST_TOKEN": process_token},
         capture_output=True,

@@ -10,7 +10,7 @@ import pytest
 
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
-from tests.conftest import run_cli
+from tests.conftest import processes_with_token, run_cli
 
 CONTRACT_CASE_KEYS = {
     "case",
@@ -36,15 +36,19 @@ def write_scenario(tmp_path: Path, body: str, name: str = "e2e") -> Path:
     return path
 
 
-def test_cli_run_writes_summary_per_contract(tmp_path: Path):
+def test_cli_run_writes_summary_per_contract(tmp_path: Path, process_token: str):
     scenario = write_scenario(
         tmp_path,
         "duration_s = 4\nwarmup_s = 1\n[source]\nwidth = 320\nheight = 240\nfps = 15\n"
         '[[targets]]\nkind = "aiortc-echo"\ntransform = ["identity", "flip"]\n',
     )
-    result = run_cli("run", str(scenario), "--out", str(tmp_path / "runs"))
+    result = run_cli("run", str(scenario), "--out", str(tmp_path / "runs"), "--report-dir", str(tmp_path / "reports"))
     assert result.returncode == 0, result.stdout + result.stderr
     assert "aiortc-echo/flip" in result.stdout and "run directory:" in result.stdout
+    assert not processes_with_token(process_token), "no target outlives a normal end of the run"
+    assert "report:" in result.stdout and list((tmp_path / "reports").glob("*/index.html")), (
+        "the run renders its report"
+    )
     run_dir = next((tmp_path / "runs").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["scenario"] == "e2e" and summary["status"] == "ok" and summary["run_id"] == run_dir.name
