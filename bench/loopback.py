@@ -1,21 +1,37 @@
-"""Keep the harness's own WebRTC traffic on 127.0.0.1 (PROTOCOLS.md, loopback ICE)."""
+"""Keep the harness's own WebRTC traffic on 127.0.0.1 (PROTOCOLS.md, "Loopback ICE").
+
+The aioice patch itself lives in `loopback_site/sitecustomize.py` (which the
+launcher puts on every target's PYTHONPATH and which may import nothing from
+streambench); this module loads that file by path so there is one copy of it.
+"""
 
 from __future__ import annotations
 
 import importlib.util
 import ipaddress
+from functools import cache
+from pathlib import Path
+from types import ModuleType
 from urllib.parse import urlparse
 
-from bench.launcher import LOOPBACK_SITE
+SITECUSTOMIZE = Path(__file__).resolve().parent / "loopback_site" / "sitecustomize.py"
+LOOPBACK = "127.0.0.1"
 
 
-def force_loopback_ice() -> None:
-    """The same patch the launched targets get, applied in this process."""
-    spec = importlib.util.spec_from_file_location("_streambench_loopback", LOOPBACK_SITE / "sitecustomize.py")
+@cache
+def _site() -> ModuleType:
+    spec = importlib.util.spec_from_file_location("_streambench_loopback_site", SITECUSTOMIZE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(module)
-    module.force_loopback_ice()
+    return module
+
+
+def force_loopback_ice() -> None:
+    """Make aioice gather 127.0.0.1 only in this process (the patch the launched targets get)."""
+    import aioice.ice
+
+    _site().patch_aioice(aioice.ice)
 
 
 def is_loopback_url(url: str) -> bool:
@@ -29,10 +45,10 @@ def is_loopback_url(url: str) -> bool:
 
 
 def loopback_only_sdp(sdp: str) -> str:
-    """Drop ICE candidates that are not on 127.0.0.1 from a remote description."""
-    kept = []
-    for line in sdp.splitlines():
-        if line.startswith("a=candidate:") and line.split()[4] != "127.0.0.1":
-            continue
-        kept.append(line)
+    """Drop the `a=candidate` lines whose address is not 127.0.0.1 from a session description."""
+    kept = [
+        line
+        for line in sdp.splitlines()
+        if not (line.startswith("a=candidate:") and (line.split()[4:5] or [""])[0] != LOOPBACK)
+    ]
     return "\r\n".join(kept) + "\r\n"

@@ -1,7 +1,13 @@
 """Bare aiortc video echo applying the same transforms: the floor every WebRTC number is compared with.
 
-Same signalling as FastRTC (POST /webrtc/offer, POST /input_hook), no fastrtc, no Gradio.
-Start it by hand:  python -m targets.aiortc_echo --port 8001
+Same signalling as FastRTC, with no fastrtc and no Gradio:
+POST /webrtc/offer {"sdp", "type": "offer", "webrtc_id"} -> {"sdp", "type": "answer"},
+POST /input_hook {"webrtc_id", "transform", "delay_ms"}, GET /health.
+Start it by hand:
+
+    python -m targets.aiortc_echo --port 7861 [--host 127.0.0.1]
+
+Unlike FastRTC it answers at once (no fixed 0.1 s sleep) and has no concurrency limit.
 """
 
 from __future__ import annotations
@@ -9,14 +15,16 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
 
 import uvicorn
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from av import VideoFrame
-from fastapi import FastAPI
+from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
-from targets.transforms import apply_transform
+from targets.transforms import TRANSFORMS, apply_transform
 
 
 class Offer(BaseModel):
@@ -36,31 +44,41 @@ class TransformTrack(MediaStreamTrack):
 
     kind = "video"
 
-    def __init__(self, source: MediaStreamTrack, inputs: dict[str, object]) -> None:
+    def __init__(self, source: MediaStreamTrack, inputs: InputHook) -> None:
         super().__init__()
         self.source = source
         self.inputs = inputs
 
     async def recv(self) -> VideoFrame:
         frame = await self.source.recv()
-        image = apply_transform(
-            str(self.inputs["transform"]), frame.to_ndarray(format="rgb24"), float(self.inputs["delay_ms"])
-        )
+        image = apply_transform(self.inputs.transform, frame.to_ndarray(format="rgb24"), self.inputs.delay_ms)
         out = VideoFrame.from_ndarray(image, format="rgb24")
         out.pts, out.time_base = frame.pts, frame.time_base
         return out
 
 
 def build_app() -> FastAPI:
-    app = FastAPI()
     peers: dict[str, RTCPeerConnection] = {}
-    inputs: dict[str, dict[str, object]] = {}
+    inputs: dict[str, InputHook] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.gather(*(pc.close() for pc in list(peers.values())), return_exceptions=True)
+
+    app = FastAPI(lifespan=lifespan)
 
     @app.post("/webrtc/offer")
-    async def offer(body: Offer) -> dict[str, str]:
+    async def offer(body: Offer) -> dict[str, Any]:
+        if body.webrtc_id in peers:
+            return {"status": "failed", "meta": {"error": "connection_already_exists"}}
         pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
         peers[body.webrtc_id] = pc
-        settings = inputs.setdefault(body.webrtc_id, {"transform": "identity", "delay_ms": 0.0})
+        settings = inputs.setdefault(body.webrtc_id, InputHook(webrtc_id=body.webrtc_id))
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            channel.on("message", lambda message: None)  # the browser's "handshake"; nothing to answer
 
         @pc.on("track")
         def on_track(track: MediaStreamTrack) -> None:
@@ -70,9 +88,9 @@ def build_app() -> FastAPI:
         @pc.on("connectionstatechange")
         async def on_state() -> None:
             if pc.connectionState in ("failed", "closed"):
-                await pc.close()
                 peers.pop(body.webrtc_id, None)
                 inputs.pop(body.webrtc_id, None)
+                await pc.close()
 
         await pc.setRemoteDescription(RTCSessionDescription(sdp=body.sdp, type=body.type))
         await pc.setLocalDescription(await pc.createAnswer())
@@ -80,25 +98,23 @@ def build_app() -> FastAPI:
 
     @app.post("/input_hook")
     async def input_hook(body: InputHook) -> dict[str, str]:
-        inputs.setdefault(body.webrtc_id, {}).update(transform=body.transform, delay_ms=body.delay_ms)
+        if body.transform not in TRANSFORMS:
+            raise HTTPException(422, f"unknown transform {body.transform!r}; known: {', '.join(TRANSFORMS)}")
+        settings = inputs.setdefault(body.webrtc_id, body)
+        settings.transform, settings.delay_ms = body.transform, body.delay_ms
         return {"status": "ok"}
 
     @app.get("/health")
     async def health() -> dict[str, str]:
         return {"status": "ok"}
 
-    @app.on_event("shutdown")
-    async def close_peers() -> None:
-        with contextlib.suppress(Exception):
-            await asyncio.gather(*(pc.close() for pc in peers.values()))
-
     return app
 
 
 def main() -> None:
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--host", default="127.0.0.1")
-    parser.add_argument("--port", type=int, default=8001)
+    parser.add_argument("--port", type=int, default=7861)
     args = parser.parse_args()
     uvicorn.run(build_app(), host=args.host, port=args.port, log_level="warning")
 

@@ -1,4 +1,9 @@
-"""The transforms every target applies, written like the Gradio guide's examples."""
+"""The transforms every target applies, written like the Gradio guide's examples.
+
+Each takes and returns an RGB uint8 image (H x W x 3), so a user can copy any of
+them into their own app. `delay` is a calibration transform: an identity whose
+cost is a known sleep, which lets the harness recover an injected delay.
+"""
 
 from __future__ import annotations
 
@@ -22,13 +27,22 @@ def edges(frame: np.ndarray) -> np.ndarray:
 
 
 def cartoon(frame: np.ndarray) -> np.ndarray:
+    # colour: downsample twice, smooth with a bilateral filter six times, upsample back
     color = cv2.pyrDown(cv2.pyrDown(frame))
     for _ in range(6):
         color = cv2.bilateralFilter(color, 9, 9, 7)
     color = cv2.resize(cv2.pyrUp(cv2.pyrUp(color)), (frame.shape[1], frame.shape[0]))
+    # edges: grey, median blur, adaptive threshold
     gray = cv2.medianBlur(cv2.cvtColor(frame, cv2.COLOR_RGB2GRAY), 7)
     mask = cv2.adaptiveThreshold(gray, 255, cv2.ADAPTIVE_THRESH_MEAN_C, cv2.THRESH_BINARY, 9, 2)
     return cv2.bitwise_and(color, cv2.cvtColor(mask, cv2.COLOR_GRAY2RGB))
+
+
+def delay(frame: np.ndarray, delay_ms: float = 0) -> np.ndarray:
+    """Identity after sleeping `delay_ms`: a transform of known cost."""
+    if delay_ms > 0:
+        time.sleep(delay_ms / 1000)
+    return frame
 
 
 TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
@@ -36,12 +50,15 @@ TRANSFORMS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
     "flip": flip,
     "edges": edges,
     "cartoon": cartoon,
-    "delay": identity,
+    "delay": delay,
 }
 
 
 def apply_transform(name: str, frame: np.ndarray, delay_ms: float = 0) -> np.ndarray:
-    """Apply `name`; `delay_ms` > 0 first sleeps that long (a calibration cost of known size)."""
-    if delay_ms and delay_ms > 0:
-        time.sleep(delay_ms / 1000)
-    return np.ascontiguousarray(TRANSFORMS[name](frame))
+    """Apply transform `name`; `delay_ms` > 0 adds that sleep to ANY transform ("flip + 50 ms").
+
+    Raises KeyError for an unknown name. The result is C-contiguous (video encoders need that).
+    """
+    transform = TRANSFORMS[name]
+    delay(frame, delay_ms or 0)
+    return np.ascontiguousarray(transform(frame))

@@ -61,6 +61,7 @@ class _Session:
     ended: asyncio.Event = field(default_factory=asyncio.Event)
     sends: dict[int, float] = field(default_factory=dict)
     switch_s: float | None = None
+    closing: bool = False
 
     @property
     def mirror(self) -> bool:
@@ -90,6 +91,7 @@ class GradioStreamClient:
             record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
             session.result.errors.append(f"user {session.user}: {record.error}")
         finally:
+            session.closing = True
             if session.event_id:
                 with contextlib.suppress(httpx.HTTPError):
                     await session.http.post(f"{session.event.root}/stream/{session.event_id}/close")
@@ -182,7 +184,11 @@ class GradioStreamClient:
         fetches: set[asyncio.Task[None]] = set()
 
         async def fetch(url: str, event_s: float) -> None:
-            response = await http.get(url)
+            try:
+                response = await http.get(url)
+            except httpx.HTTPError as exc:
+                result.errors.append(f"user {session.user}: fetching an output failed: {exc}")
+                return
             image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
             done = time.perf_counter()
             reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
@@ -224,6 +230,11 @@ class GradioStreamClient:
                             result.errors.append(f"user {session.user}: {error}")
                         record.phases_ms["stream_ended_ms"] = (now - session.t_join) * 1000
                         break
+        except httpx.HTTPError as exc:
+            # the server may drop the event stream once we close ours; before that it is a failure
+            if not session.closing:
+                record.status, record.error = "failed", f"event stream broke: {type(exc).__name__}: {exc}"
+                result.errors.append(f"user {session.user}: {record.error}")
         finally:
             if fetches:
                 await asyncio.gather(*fetches, return_exceptions=True)

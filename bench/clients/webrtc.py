@@ -1,81 +1,72 @@
 """aiortc client for FastRTC-style WebRTC targets, doing what the browser does.
 
 Per user: a peer connection with a "text" data channel created before the offer
-(without it FastRTC returns no frames), a camera track sending every frame at
-the source rate, the offer POSTed to /webrtc/offer, the transform set through
-/input_hook (FastRTC's `set_input`), and every returned frame decoded for its
-marker. Set-up phases are timed from the offer POST, as a user waits for them.
+(without it FastRTC returns no frames) that says "handshake" once open, a camera
+track sending every frame at the source rate, the offer POSTed to /webrtc/offer,
+the transform set through POST /input_hook (the target's route to FastRTC's
+`set_input`), and every returned frame decoded for its marker. Set-up phases
+are timed from the start of the offer POST, as a user waits for them.
+
+A refused session (`{"status": "failed"}`) is recorded as rejected; a failed
+connection, a target that stops returning frames or dies, or any other error is
+recorded as a failed session - `run` never raises for them.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import logging
 import secrets
 import time
-from fractions import Fraction
 
 import httpx
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
 
 from bench.clients._browser_jitter import release_frames_like_a_browser
+from bench.clients._rtc_tracks import CameraTrack, selected_candidate_pair
 from bench.clients.base import ClientConfig
 from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
-from bench.records import ClientResult, Receipt, Send, SessionRecord
+from bench.records import ClientResult, Receipt, SessionRecord
 
-GRACE_S = 1.0
-CONNECT_TIMEOUT_S = 15.0
-VIDEO_CLOCK = 90_000
+GRACE_S = 1.0  # keep receiving this long after the last measured frame
+CONNECT_TIMEOUT_S = 15.0  # answer received -> connectionState "connected"
+FIRST_FRAME_TIMEOUT_S = 15.0  # connected -> first returned frame (a model may load on the first call)
+STALL_S = 5.0  # no returned frame for this long while sending: the target stalled
+PROBE_AFTER_S = 1.0  # no returned frame for this long: check that the target still answers HTTP
+HTTP_TIMEOUT_S = 30.0
+NO_INPUT_HOOK = "the app has no POST /input_hook route: the transform inputs could not be set"
 
-
-class CameraTrack(MediaStreamTrack):
-    """Sends camera frame i at its capture time, from the newest frame when first pulled."""
-
-    kind = "video"
-
-    def __init__(self, camera: VirtualCamera, user: int, stop_at: float, result: ClientResult) -> None:
-        super().__init__()
-        self.camera = camera
-        self.user = user
-        self.stop_at = stop_at
-        self.result = result
-        self.next_id: int | None = None
-
-    async def recv(self) -> VideoFrame:
-        if self.next_id is None:
-            self.next_id = self.camera.latest_id()
-        frame_id = self.next_id
-        self.next_id += 1
-        if self.camera.capture_time(frame_id) > self.stop_at:
-            self.stop()
-            raise MediaStreamError
-        await self.camera.wait_for(frame_id)
-        frame = VideoFrame.from_ndarray(self.camera.frame(frame_id), format="rgb24")
-        frame.pts = round(frame_id * VIDEO_CLOCK / self.camera.fps)
-        frame.time_base = Fraction(1, VIDEO_CLOCK)
-        self.result.sends.append(Send(self.user, frame_id, time.perf_counter()))
-        return frame
+log = logging.getLogger(__name__)
 
 
 class WebRTCClient:
+    def __init__(self) -> None:
+        self.candidate_pairs: dict[int, str | None] = {}  # user -> nominated ICE pair of the last run
+
     async def run(self, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
         result = ClientResult()
         release_frames_like_a_browser()
         loopback = is_loopback_url(config.url)
         if loopback:
             force_loopback_ice()
-        async with httpx.AsyncClient(timeout=30.0) as http:
-            await asyncio.gather(
-                *(self._session(http, camera, config, user, result, loopback) for user in range(config.users))
-            )
+        async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+            sessions = [
+                _UserSession(self, http, camera, config, user, result, loopback) for user in range(config.users)
+            ]
+            await asyncio.gather(*(session.run() for session in sessions))
         return result
 
-    async def _session(
+
+class _UserSession:
+    """One simulated browser tab: connect, stream for the run's duration, close."""
+
+    def __init__(
         self,
+        client: WebRTCClient,
         http: httpx.AsyncClient,
         camera: VirtualCamera,
         config: ClientConfig,
@@ -83,92 +74,157 @@ class WebRTCClient:
         result: ClientResult,
         loopback: bool,
     ) -> None:
-        record = SessionRecord(user)
-        result.sessions.append(record)
-        stop_at = camera.started + config.duration_s
-        webrtc_id = secrets.token_hex(8)
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        connected = asyncio.Event()
-        receivers: list[asyncio.Task[None]] = []
-        t_offer = 0.0
+        self.client, self.http, self.camera, self.config = client, http, camera, config
+        self.user, self.result, self.loopback = user, result, loopback
+        self.url = config.url.rstrip("/")
+        self.record = SessionRecord(user)
+        result.sessions.append(self.record)
+        self.webrtc_id = secrets.token_hex(8)
+        self.stop_at = camera.started + config.duration_s
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.settled = asyncio.Event()  # connectionState reached connected, failed or closed
+        self.receivers: list[asyncio.Task[None]] = []
+        self.t_offer = self.connected_s = self.last_frame_s = self.last_probe_s = 0.0
+        self.frames = 0  # returned frames, decoded or not
 
-        def phase(name: str) -> None:
-            record.phases_ms.setdefault(name, (time.perf_counter() - t_offer) * 1000)
+    async def run(self) -> None:
+        try:
+            if await self._connect():
+                await self._stream()
+        except Exception as exc:  # whatever goes wrong is this session's result, never the run's crash
+            self._fail(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        finally:
+            await self._close()
 
+    async def _connect(self) -> bool:
+        pc = self.pc
         channel = pc.createDataChannel("text")
         channel.on("open", lambda: channel.send("handshake"))
+        pc.on("iceconnectionstatechange", self._on_ice_state)
+        pc.on("connectionstatechange", self._on_connection_state)
+        pc.on("track", self._on_track)
+        # the track keeps sending through the grace period: the target's aiortc receiver releases a
+        # frame only when the next one arrives; frames captured after stop_at are not measured
+        pc.addTrack(CameraTrack(self.camera, self.user, self.stop_at + GRACE_S, self.result.sends))
+        await pc.setLocalDescription(await pc.createOffer())  # aiortc returns once ICE gathering is complete
+        self.t_offer = time.perf_counter()
+        response = await self.http.post(
+            f"{self.url}/webrtc/offer",
+            json={"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": self.webrtc_id},
+        )
+        self._phase("offer_ms")
+        if response.status_code != 200:
+            self._fail(f"POST /webrtc/offer answered HTTP {response.status_code}: {response.text[:200]}")
+            return False
+        answer = response.json()
+        if answer.get("status") == "failed":
+            self.record.status = "rejected"
+            self.record.error = str((answer.get("meta") or {}).get("error") or "failed")
+            return False
+        sdp = loopback_only_sdp(answer["sdp"]) if self.loopback else answer["sdp"]
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=answer["type"]))
+        # set the inputs while ICE and DTLS run, so the first returned frame is already transformed
+        await self._set_inputs()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled.wait(), CONNECT_TIMEOUT_S)
+        if pc.connectionState != "connected":
+            self._fail(f"not connected (ICE {pc.iceConnectionState}, connection {pc.connectionState})")
+            return False
+        pair = self.client.candidate_pairs[self.user] = selected_candidate_pair(pc)
+        log.debug("user %d connected over %s", self.user, pair)
+        return True
 
-        @pc.on("iceconnectionstatechange")
-        def on_ice() -> None:
-            if pc.iceConnectionState in ("connected", "completed"):
-                phase("ice_connected_ms")
-
-        @pc.on("connectionstatechange")
-        def on_connection() -> None:
-            if pc.connectionState == "connected":
-                phase("connected_ms")
-                connected.set()
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "video":
-                receivers.append(asyncio.create_task(self._receive(track, user, result, phase)))
-
-        # keep sending through the grace period: receivers' jitter buffers release a frame only
-        # once the next one arrives, and frames after stop_at are not counted anyway
-        pc.addTrack(CameraTrack(camera, user, stop_at + GRACE_S, result))
-        try:
-            await pc.setLocalDescription(await pc.createOffer())
-            t_offer = time.perf_counter()
-            response = await http.post(
-                f"{config.url}/webrtc/offer",
-                json={"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": webrtc_id},
+    async def _set_inputs(self) -> None:
+        inputs = {
+            "webrtc_id": self.webrtc_id,
+            "transform": self.config.transform,
+            "delay_ms": self.config.params.get("delay_ms", 0),
+        }
+        response = await self.http.post(f"{self.url}/input_hook", json=inputs)
+        if response.status_code == 404:
+            if NO_INPUT_HOOK not in self.result.errors:
+                self.result.errors.append(NO_INPUT_HOOK)
+        elif response.status_code != 200:
+            self.result.errors.append(
+                f"user {self.user}: POST /input_hook answered HTTP {response.status_code}: {response.text[:200]}"
             )
-            phase("offer_ms")
-            answer = response.json()
-            if response.status_code != 200 or answer.get("status") == "failed":
-                record.status = "rejected"
-                record.error = str(answer.get("meta", {}).get("error") or f"HTTP {response.status_code}")
+
+    async def _stream(self) -> None:
+        end = self.stop_at + GRACE_S
+        while (now := time.perf_counter()) < end and self.pc.connectionState == "connected":
+            if now < self.stop_at and (problem := await self._stalled(now)):
+                self._fail(problem)
                 return
-            sdp = loopback_only_sdp(answer["sdp"]) if loopback else answer["sdp"]
-            await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=answer["type"]))
-            hook = await http.post(
-                f"{config.url}/input_hook",
-                json={
-                    "webrtc_id": webrtc_id,
-                    "transform": config.transform,
-                    "delay_ms": config.params.get("delay_ms", 0),
-                },
-            )
-            if hook.status_code == 404:
-                result.errors.append("the app has no /input_hook route: transform inputs could not be set")
-            await asyncio.wait_for(connected.wait(), CONNECT_TIMEOUT_S)
-            while time.perf_counter() < stop_at + GRACE_S and pc.connectionState == "connected":
-                await asyncio.sleep(0.05)
-            if pc.connectionState != "connected" and time.perf_counter() < stop_at:
-                record.phases_ms["closed_by_server_ms"] = (time.perf_counter() - t_offer) * 1000
-        except (TimeoutError, httpx.HTTPError, ValueError, KeyError, OSError) as exc:
-            record.status = "failed"
-            record.error = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-            result.errors.append(f"user {user}: {record.error}")
-        finally:
-            for task in receivers:
-                task.cancel()
-            await asyncio.gather(*receivers, return_exceptions=True)
-            with contextlib.suppress(Exception):
-                await pc.close()
+            await asyncio.sleep(0.05)
+        if self.pc.connectionState == "failed":
+            self._fail(f"connection failed {now - self.t_offer:.1f} s after the offer")
+        elif self.pc.connectionState != "connected" and now < self.stop_at:
+            self.record.phases_ms["closed_by_server_ms"] = (now - self.t_offer) * 1000
+        if self.frames == 0:
+            self._fail("connected, but no video frame came back")
 
-    async def _receive(self, track: MediaStreamTrack, user: int, result: ClientResult, phase) -> None:
+    async def _stalled(self, now: float) -> str | None:
+        """Why the target seems stuck or gone, if it does: silent too long, or its HTTP port refuses."""
+        silent = now - (self.last_frame_s or self.connected_s)
+        limit = STALL_S if self.frames else FIRST_FRAME_TIMEOUT_S
+        if silent > limit:
+            return f"no video frame came back for {silent:.1f} s (target stalled)"
+        if silent > PROBE_AFTER_S and now - self.last_probe_s > PROBE_AFTER_S:
+            self.last_probe_s = now
+            try:
+                await self.http.get(f"{self.url}/", timeout=1.0)
+            except httpx.ConnectError as exc:
+                return f"target stopped answering ({exc}); no video frame for {silent:.1f} s"
+            except httpx.HTTPError:
+                pass  # slow or odd, but there: let STALL_S decide
+        return None
+
+    async def _receive(self, track: MediaStreamTrack) -> None:
         while True:
             try:
                 frame = await track.recv()
             except MediaStreamError:
                 return
             done = time.perf_counter()
+            self.frames += 1
+            self.last_frame_s = done
             reading = decode_marker(frame.to_ndarray(format="rgb24"))
             if reading is None:
-                result.undecoded += 1
+                self.result.undecoded += 1
                 continue
-            phase("first_frame_ms")
-            result.orientations[reading.orientation] = result.orientations.get(reading.orientation, 0) + 1
-            result.receipts.append(Receipt(user, reading.frame_id, done))
+            self._phase("first_frame_ms")
+            orientations = self.result.orientations
+            orientations[reading.orientation] = orientations.get(reading.orientation, 0) + 1
+            self.result.receipts.append(Receipt(self.user, reading.frame_id, done))
+
+    def _on_ice_state(self) -> None:
+        if self.pc.iceConnectionState in ("connected", "completed"):
+            self._phase("ice_connected_ms")
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self._phase("connected_ms")
+            self.connected_s = time.perf_counter()
+        if state in ("connected", "failed", "closed"):
+            self.settled.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == "video":
+            self.receivers.append(asyncio.create_task(self._receive(track)))
+
+    def _phase(self, name: str) -> None:
+        self.record.phases_ms.setdefault(name, (time.perf_counter() - self.t_offer) * 1000)
+
+    def _fail(self, error: str) -> None:
+        if self.record.status == "ok":
+            self.record.status = "failed"
+            self.record.error = error
+            self.result.errors.append(f"user {self.user}: {error}")
+
+    async def _close(self) -> None:
+        for task in self.receivers:
+            task.cancel()
+        await asyncio.gather(*self.receivers, return_exceptions=True)
+        with contextlib.suppress(Exception):
+            await self.pc.close()
