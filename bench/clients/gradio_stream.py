@@ -62,6 +62,7 @@ class _Session:
     sends: dict[int, float] = field(default_factory=dict)
     switch_s: float | None = None
     closing: bool = False
+    listener: asyncio.Task[None] | None = None
 
     @property
     def mirror(self) -> bool:
@@ -84,7 +85,6 @@ class GradioStreamClient:
     async def _drive(self, session: _Session) -> None:
         record = session.record
         session.t_join = time.perf_counter()
-        listener = asyncio.create_task(self._listen(session))
         try:
             await self._send_loop(session)
         except (httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
@@ -95,11 +95,12 @@ class GradioStreamClient:
             if session.event_id:
                 with contextlib.suppress(httpx.HTTPError):
                     await session.http.post(f"{session.event.root}/stream/{session.event_id}/close")
-            with contextlib.suppress(asyncio.TimeoutError):
-                await asyncio.wait_for(asyncio.shield(session.ended.wait()), GRACE_S)
-            listener.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await listener
+            if session.listener is not None:
+                with contextlib.suppress(asyncio.TimeoutError):
+                    await asyncio.wait_for(asyncio.shield(session.ended.wait()), GRACE_S)
+                session.listener.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await session.listener
         if not session.started.is_set() and record.status == "ok":
             record.status = "failed"
             waited = time.perf_counter() - session.t_join
@@ -168,6 +169,9 @@ class GradioStreamClient:
             session.ended.set()
             return False
         session.event_id = response.json().get("event_id")
+        # like Gradio's JS client: open the event stream only once the join is registered,
+        # an earlier GET finds no pending session and the server drops the stream (404 mid-response)
+        session.listener = asyncio.create_task(self._listen(session))
         return True
 
     async def _connect(self, session: _Session) -> Any:
