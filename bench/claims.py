@@ -43,7 +43,8 @@ def _evaluate(run: RunData, claim: dict) -> list[ClaimVerdict]:
     text = _describe(claim)
     cases = [c for c in run.summary.get("cases", []) if c["target"] == claim["target"]]
     if not cases:
-        return [ClaimVerdict(text, claim["target"], "inconclusive", None, None, claim.get("value") or claim["than"])]
+        bound = claim["value"] if claim.get("value") is not None else claim["than"]
+        return [ClaimVerdict(text, claim["target"], "inconclusive", None, None, bound)]
     verdicts = []
     for case in cases:
         if claim.get("than"):

@@ -60,7 +60,12 @@ class Streambench:
     def run_target(
         self, kind: str, transform: str = "identity", duration_s: float = 5.0, warmup_s: float = 1.0, **settings: Any
     ) -> SimpleNamespace:
-        """One target, one case: returns that case's summary (e.g. `.latency_ms.p95`, `.fps`)."""
+        """One target, one case: returns that case's summary (e.g. `.latency_ms.p95`, `.fps`).
+
+        A case without a single measured frame raises TargetError with the target's error, rather than
+        handing the test a `latency_ms` of None.
+        """
+        from bench.errors import TargetError
         from bench.runner import run_scenario
         from bench.scenario import Scenario, TargetSpec
 
@@ -71,7 +76,10 @@ class Streambench:
             targets=[TargetSpec(kind=kind, transform=transform, **settings)],
         )
         result = run_scenario(scenario, self.root / "scenario.toml", self.root)
-        return _view(result.summary["cases"][0])
+        case = result.summary["cases"][0]
+        if case["status"] == "failed":
+            raise TargetError(f"{case['case']} failed: {case.get('error') or 'no frame came back'} (run {result.path})")
+        return _view(case)
 
 
 @pytest.fixture

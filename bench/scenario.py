@@ -139,10 +139,9 @@ class Scenario(_Strict):
             raise ValueError(f"warmup_s ({self.warmup_s}) must be shorter than duration_s ({self.duration_s})")
         labels = {t.label for t in self.targets}
         for claim in self.claims:
-            if claim.target not in labels:
-                raise ValueError(
-                    f"claim target {claim.target!r} names no target (allowed: {', '.join(sorted(labels))})"
-                )
+            for key, name in (("target", claim.target), ("than", claim.than)):
+                if name is not None and name not in labels:
+                    raise ValueError(f"claim {key} {name!r} names no target (allowed: {', '.join(sorted(labels))})")
         return self
 
 

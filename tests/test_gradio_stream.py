@@ -82,8 +82,9 @@ def test_users_beyond_concurrency_limit_wait_in_the_queue(tmp_path: Path):
     )
     measured = run(tmp_path, body)["cases"][0]
     waits = sorted(u["queue_wait_ms"] for u in measured["per_user"])
-    # the second user starts only when the first stream's 2 s time_limit frees the slot
-    assert waits[1] - waits[0] > 1500
+    # the second user starts only when the first stream's 2 s time_limit frees the slot; that limit runs from
+    # about the first user's join and includes a cold server's first-call warm-up (0.4-0.8 s of waits[0])
+    assert waits[1] > 1500 and waits[1] - waits[0] > 1000
     assert all(u["n"] > 0 for u in measured["per_user"])
 
 

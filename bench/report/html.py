@@ -13,6 +13,7 @@ body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
 table{border-collapse:collapse;margin:1rem 0;font-size:.85rem}
 th,td{border:1px solid #ccc;padding:.3rem .5rem;text-align:right}
 th:first-child,td:first-child{text-align:left}
+tr.warn td{background:#fff3cd}
 .warning{background:#fff3cd;border-left:4px solid #e0a800;padding:.5rem 1rem;margin:.5rem 0}
 .fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}.inconclusive{color:#8a6d00}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
@@ -60,7 +61,8 @@ def cases_table(cases: list[dict[str, Any]]) -> str:
             f"{case['lost_ratio']:.1%}",
             "-" if growth is None else f"{growth:+.1f}",
         )
-        rows.append("<tr>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
+        flagged = ' class="warn"' if case.get("warnings") or case.get("error") else ""
+        rows.append(f"<tr{flagged}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
     return "\n".join(rows) + "</table>"
 
 

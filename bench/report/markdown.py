@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from html import escape
 from typing import Any
 
 from bench.claims import ClaimVerdict
@@ -12,7 +13,8 @@ CLAIM_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ incon
 
 
 def _cell(text: object) -> str:
-    return str(text).replace("|", "\\|").replace("\n", " ")
+    """A table cell: pipes escaped, and HTML escaped because GitHub renders inline HTML in Markdown."""
+    return escape(str(text), quote=False).replace("|", "\\|").replace("\n", " ")
 
 
 def _ms(value: float | None) -> str:
