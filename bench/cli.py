@@ -177,6 +177,41 @@ def export(
     console.print(f"wrote {export_run(load_run(run), fmt, out)}")
 
 
+@app.command()
+def fidelity(
+    stream_every: Annotated[float, typer.Option(help="the app's stream_every (s)", min=0.01)] = 0.1,
+    duration: Annotated[float, typer.Option(help="seconds each client streams", min=4)] = 12.0,
+    warmup: Annotated[float, typer.Option(help="seconds left out at the start", min=0)] = 3.0,
+    tolerance: Annotated[str, typer.Option(help="largest client / browser difference that agrees")] = "15%",
+    out: Annotated[Path | None, typer.Option("--out", help="folder for the results (default runs/fidelity-…)")] = None,
+) -> None:
+    """Drive our Gradio target with headless Chromium (Gradio's frontend), then our client; exit 1 if they differ."""
+    from datetime import UTC, datetime
+
+    from bench.compare import parse_threshold
+    from bench.fidelity import run_fidelity
+
+    if warmup >= duration:
+        raise UsageError(f"--warmup ({warmup}) must be shorter than --duration ({duration})")
+    limit = parse_threshold(tolerance)
+    folder = out or Path("runs") / f"fidelity-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    with console.status("Chromium, then our client, against one gradio-stream app…"):
+        result = run_fidelity(folder, stream_every, duration, warmup, tolerance=limit)
+    table = Table(title=f"fidelity at stream_every {stream_every} s (agree: within {limit:.0%})")
+    for column in ("metric", "Chromium", "our client", "client / browser", "agrees"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in result.agreements:
+        cells = [f"{v:.1f}" if v is not None else "-" for v in (row.browser, row.client)]
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        table.add_row(row.metric, *cells, ratio, "yes" if row.agrees else "NO")
+    console.print(table)
+    for name, metrics in (("Chromium", result.browser), ("our client", result.client)):
+        stages = ", ".join(f"{k} {v:.1f}" for k, v in metrics.stages_ms.items())
+        console.print(f"{name}: {metrics.sent} sent, {metrics.shown} shown; median stages (ms): {stages or '-'}")
+    console.print(f"wrote {folder / 'fidelity.json'}")
+    raise typer.Exit(0 if result.agrees else 1)
+
+
 def summary_table(summary: dict[str, Any]) -> Table:
     table = Table(title=f"{summary['scenario']} ({summary['status']})")
     for column in ("case", "status", "n", "p50 ms", "p95 ms [95% CI]", "event p50", "fps", "lost", "growth ms/s"):

@@ -99,6 +99,8 @@ class TargetSpec(_Strict):
             raise ValueError("switch_transform and switch_at_s go together")
         if self.stream_every is not None and TARGET_KINDS[self.kind].client != "gradio-stream":
             raise ValueError(f"stream_every applies to gradio-stream targets, not {self.kind}")
+        if self.stream_every is not None and (self.url or self.app):
+            raise ValueError("stream_every is the app's own setting with url / app: the client reads it from /config")
         return self
 
     @property

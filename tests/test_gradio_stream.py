@@ -93,7 +93,7 @@ def test_a_plain_guide_app_is_measured_from_its_url_alone(tmp_path: Path):
     with launch(command, tmp_path / "app.log") as app:
         body = (
             "duration_s = 4\nwarmup_s = 1\n[source]\nwidth = 320\nheight = 240\n"
-            f'[[targets]]\nkind = "gradio-stream"\nurl = "{app.url}"\nstream_every = 0.1\n'
+            f'[[targets]]\nkind = "gradio-stream"\nurl = "{app.url}"\n'
         )
         measured = run(tmp_path, body)["cases"][0]
     assert measured["status"] == "ok" and measured["n"] > 10

@@ -21,6 +21,7 @@ class StreamEvent:
     defaults: list[Any]  # every input's current value, sent with each frame
     input_labels: list[str]
     mirror_webcam: bool
+    stream_every: float  # the app's capture interval: the browser's timer reads it from /config
 
 
 async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> StreamEvent:
@@ -51,6 +52,7 @@ async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str
             defaults=[c.get("props", {}).get("value") for c in inputs],
             input_labels=[str(c.get("props", {}).get("label") or c.get("type")) for c in inputs],
             mirror_webcam=bool(image.get("props", {}).get("webcam_options", {}).get("mirror", True)),
+            stream_every=float(dependency.get("stream_every") or 0.5),
         )
     named = f" named {api_name!r}" if api_name else ""
     raise ProtocolError(f"{url}: no webcam .stream() event{named} found in /config")

@@ -110,7 +110,7 @@ class GradioStreamClient:
     async def _send_loop(self, session: _Session) -> None:
         camera, config, result = session.camera, session.config, session.result
         stop_at = camera.started + config.duration_s
-        interval = float(config.params.get("stream_every") or 0.5)
+        interval = session.event.stream_every
         switch_at = config.params.get("switch_at_s")
         websocket = None
         tick = time.perf_counter()
