@@ -12,11 +12,14 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import itertools
 import json
 import shutil
+from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
+from threading import Event
 from typing import Any
 
 import cv2
@@ -103,8 +106,9 @@ def write_y4m(path: Path, width: int, height: int, fps: int, frames: int) -> Non
             out.write(cv2.cvtColor(camera.frame(frame_id), cv2.COLOR_RGB2YUV_I420).tobytes())
 
 
-async def record_gradio_stream(app_url: str, camera_file: Path, duration_s: float, work_dir: Path) -> BrowserTrace:
-    """Open the app in headless Chromium, start the webcam stream, record `duration_s`, decode the markers."""
+@contextlib.asynccontextmanager
+async def gradio_page(app_url: str, camera_file: Path, work_dir: Path) -> AsyncIterator[_DevTools]:
+    """Headless Chromium on the app with the webcam on (its preview playing), not yet streaming."""
     argv = [
         chromium_path(),
         "--headless=new",
@@ -127,10 +131,16 @@ async def record_gradio_stream(app_url: str, camera_file: Path, duration_s: floa
             await devtools.call("Page.addScriptToEvaluateOnNewDocument", source=HOOK)
             await devtools.call("Page.navigate", url=app_url)
             await devtools.until(ACCESS_WEBCAM, "the webcam component's 'Click to Access Webcam' button")
-            await devtools.until(START_RECORDING, "the webcam's 'Record' button (camera access denied?)")
-            await asyncio.sleep(duration_s)
-            log = await devtools.evaluate("JSON.stringify(window.__streambench)")
-            await devtools.evaluate(STOP_RECORDING)
+            yield devtools
+
+
+async def record_gradio_stream(app_url: str, camera_file: Path, duration_s: float, work_dir: Path) -> BrowserTrace:
+    """Open the app in headless Chromium, start the webcam stream, record `duration_s`, decode the markers."""
+    async with gradio_page(app_url, camera_file, work_dir) as devtools:
+        await devtools.until(START_RECORDING, "the webcam's 'Record' button (camera access denied?)")
+        await asyncio.sleep(duration_s)
+        log = await devtools.evaluate("JSON.stringify(window.__streambench)")
+        await devtools.evaluate(STOP_RECORDING)
     recorded = json.loads(log)
     async with httpx.AsyncClient(timeout=10) as http:
         shows = [
@@ -139,6 +149,26 @@ async def record_gradio_stream(app_url: str, camera_file: Path, duration_s: floa
         ]
     sends = [BrowserEvent(s["t"] / 1000, _sent_frame(s["body"])) for s in recorded["sends"]]
     return BrowserTrace(sends, shows)
+
+
+async def idle_gradio_page(
+    app_url: str, camera_file: Path, work_dir: Path, ready: Event, done: Event, stream_first_s: float = 0.0
+) -> None:
+    """Keep the page open with its camera preview playing, not streaming, from `ready` until `done`.
+
+    The control for a shared machine: our client measured beside an idle browser
+    pays the same CPU tax the browser's own measurement pays. With
+    `stream_first_s`, the page first streams that long and clicks Stop, as a
+    user who is done but keeps the tab open.
+    """
+    async with gradio_page(app_url, camera_file, work_dir) as devtools:
+        if stream_first_s > 0:
+            await devtools.until(START_RECORDING, "the webcam's 'Record' button (camera access denied?)")
+            await asyncio.sleep(stream_first_s)
+            await devtools.until(STOP_RECORDING, "the webcam's 'Stop' button")
+        ready.set()
+        while not done.is_set():
+            await asyncio.sleep(0.1)
 
 
 def _seconds(ms: float | None) -> float | None:

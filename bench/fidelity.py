@@ -7,6 +7,11 @@ shown per second, and how long a sent frame takes to be shown. Sent-to-shown
 we can read; our client's content latency adds only the wait for the next
 capture tick on top. Each metric agrees when client / browser is within
 `tolerance` of 1.
+
+On one machine the browser also takes CPU from the app. As a control, our
+client is measured a second time beside an idle Chromium showing the same
+page's camera preview: what is left between that and the browser is the
+browser's own work (its JS client, image fetch and decode).
 """
 
 from __future__ import annotations
@@ -15,11 +20,12 @@ import asyncio
 import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
+from threading import Event, Thread
 
 import numpy as np
 import pandas as pd
 
-from bench.browser import BrowserTrace, record_gradio_stream, write_y4m
+from bench.browser import BrowserTrace, idle_gradio_page, record_gradio_stream, write_y4m
 from bench.launcher import TargetCommand, launch
 from bench.runner import run_scenario
 from bench.scenario import Scenario, Source, TargetSpec
@@ -57,6 +63,7 @@ class FidelityResult:
     duration_s: float
     browser: StreamMetrics
     client: StreamMetrics
+    client_beside_browser: StreamMetrics  # the control: an idle Chromium on the page during our client's run
     client_run: str
     tolerance: float = TOLERANCE
     agreements: list[MetricAgreement] = field(default_factory=list)
@@ -141,9 +148,11 @@ def run_fidelity(
     out_dir.mkdir(parents=True, exist_ok=True)
     camera_file = out_dir / "camera.y4m"
     write_y4m(camera_file, width, height, CAMERA_FPS, CAMERA_FPS * CAMERA_LOOP_S)
+    # a stopped stream keeps its concurrency slot until its page disconnects or 30 s pass without input (Findings),
+    # so the app gets a slot per measurement: each one still streams alone
     argv = [sys.executable, "-m", "targets.gradio_stream", "--port", "{port}", "--stream-every", str(stream_every)]
+    argv += ["--concurrency-limit", "3"]
     with launch(TargetCommand(argv, ready_path="/config", cwd=ROOT), out_dir / "app.log") as app:
-        trace = asyncio.run(record_gradio_stream(app.url, camera_file, duration_s, out_dir))
         scenario = Scenario(
             name="fidelity-client",
             duration_s=duration_s,
@@ -151,12 +160,39 @@ def run_fidelity(
             source=Source(width=width, height=height, fps=CAMERA_FPS),
             targets=[TargetSpec(kind="gradio-stream", url=app.url)],
         )
+        trace = asyncio.run(record_gradio_stream(app.url, camera_file, duration_s, out_dir / "browser"))
         run = run_scenario(scenario, out_dir / "scenario.toml", out_dir / "runs")
+        beside = client_beside_browser(app.url, camera_file, out_dir / "idle-browser", scenario)
     browser = browser_metrics(trace, warmup_s)
     client = client_metrics(load_run(run.path).samples)
     result = FidelityResult(
-        stream_every, "targets/gradio_stream.py", duration_s, browser, client, str(run.path), tolerance,
-        agreements(browser, client, tolerance),
+        stream_every, "targets/gradio_stream.py", duration_s, browser, client,
+        client_metrics(load_run(beside).samples), str(run.path), tolerance, agreements(browser, client, tolerance),
     )  # fmt: skip
     atomic_write_json(out_dir / "fidelity.json", result.to_dict())
     return result
+
+
+def client_beside_browser(
+    app_url: str, camera_file: Path, work_dir: Path, scenario: Scenario, stream_first_s: float = 0.0
+) -> Path:
+    """Our client's run while Chromium idles on the page in another thread; the run directory."""
+    ready, done, failures = Event(), Event(), []
+
+    def idle() -> None:
+        try:
+            asyncio.run(idle_gradio_page(app_url, camera_file, work_dir, ready, done, stream_first_s))
+        except Exception as exc:  # reported in the caller's thread
+            failures.append(exc)
+            ready.set()
+
+    thread = Thread(target=idle, name="idle-chromium", daemon=True)
+    thread.start()
+    try:
+        ready.wait(timeout=90)
+        if failures:
+            raise failures[0]
+        return run_scenario(scenario, work_dir / "scenario.toml", work_dir / "runs").path
+    finally:
+        done.set()
+        thread.join(timeout=30)

@@ -4,13 +4,20 @@ from __future__ import annotations
 
 import json
 import shutil
+import sys
 from pathlib import Path
 
 import pytest
 
-from bench.browser import BrowserEvent, BrowserTrace
-from bench.fidelity import browser_metrics, stream_metrics
-from tests.conftest import processes_with_token, run_cli
+from bench.browser import BrowserEvent, BrowserTrace, write_y4m
+from bench.fidelity import browser_metrics, client_beside_browser, stream_metrics
+from bench.launcher import TargetCommand, launch
+from bench.runner import run_scenario
+from bench.scenario import Scenario, Source, TargetSpec
+from bench.store import load_run
+from tests.conftest import ROOT, processes_with_token, run_cli
+
+needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)")
 
 
 def test_metrics_match_each_output_with_the_latest_send_of_its_frame():
@@ -32,14 +39,14 @@ def test_warmup_and_unmatched_outputs_are_left_out():
 
 
 @pytest.mark.slow
-@pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)")
+@needs_chromium
 def test_chromium_and_our_client_agree_on_the_same_app(tmp_path: Path, process_token: str):
-    result = run_cli("fidelity", "--duration", "8", "--warmup", "2", "--out", str(tmp_path), timeout=300)
+    result = run_cli("fidelity", "--duration", "7", "--warmup", "1", "--out", str(tmp_path), timeout=300)
     assert result.returncode in (0, 1), result.stderr
     assert "sent_to_shown_ms" in result.stdout and "Chromium" in result.stdout
     measured = json.loads((tmp_path / "fidelity.json").read_text())
     browser, client = measured["browser"], measured["client"]
-    # both really streamed: about 60 frames sent in 6 s at stream_every 0.1, nearly all shown and decoded
+    # both really streamed: about 60 frames sent in 6 s at stream_every 0.1 (warm-up left out), nearly all shown and decoded
     for side in (browser, client):
         assert side["sent"] >= 45 and side["shown"] >= 0.8 * side["sent"], side
     rows = {row["metric"]: row for row in measured["agreements"]}
@@ -48,3 +55,28 @@ def test_chromium_and_our_client_agree_on_the_same_app(tmp_path: Path, process_t
     assert 0.4 < rows["sent_to_shown_ms"]["ratio"] < 1.6, rows
     assert measured["agrees"] == (result.returncode == 0)
     assert not processes_with_token(process_token), "neither Chromium nor the app outlives the command"
+
+
+@pytest.mark.slow
+@needs_chromium
+def test_a_stream_stopped_in_the_browser_keeps_its_slot_and_ours_does_not(tmp_path: Path):
+    """Gradio's default concurrency_limit is 1 and a stopped stream waits 30 s for input (BENCHMARKS.md, Findings)."""
+    camera = tmp_path / "camera.y4m"
+    write_y4m(camera, 320, 240, 30, 300)
+    argv = [sys.executable, "-m", "targets.gradio_stream", "--port", "{port}"]
+    with launch(TargetCommand(argv, ready_path="/config", cwd=ROOT), tmp_path / "app.log") as app:
+        scenario = Scenario(
+            name="slot",
+            duration_s=4,
+            warmup_s=1,
+            source=Source(width=320, height=240),
+            targets=[TargetSpec(kind="gradio-stream", url=app.url)],
+        )
+        ours = [run_scenario(scenario, tmp_path / "s.toml", tmp_path / "runs").summary["cases"][0] for _ in range(2)]
+        longer = scenario.model_copy(update={"duration_s": 10})
+        after_browser = load_run(client_beside_browser(app.url, camera, tmp_path / "browser", longer, 3.0))
+    assert [c["status"] for c in ours] == ["ok", "ok"], "our client frees its slot when it leaves"
+    assert ours[1]["sessions"][0]["phases_ms"]["queue_wait_ms"] < 2000
+    (session,) = after_browser.summary["cases"][0]["sessions"]
+    assert session["status"] == "failed" and "never started" in session["error"], session
+    assert session["phases_ms"]["queue_wait_ms"] > 9000
