@@ -107,6 +107,16 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
             f"{lost} of {sent} sent frames ({lost / sent:.0%}) were never shown: a .stream() server keeps only the "
             "newest unprocessed frame, so frames are dropped, not queued"
         )
+    if outcome.kind == "gradio-stream":
+        notes.append(
+            "measured by a client that does what Gradio's frontend does; a real Chromium on the same app adds its own "
+            "JS and image decoding to each output (8-18 ms on our 2-core reference machine): run `bench fidelity`"
+        )
+        if int(outcome.settings.get("users") or 1) > int(outcome.settings.get("concurrency_limit") or 1):
+            notes.append(
+                "more users than concurrency slots: in a real browser, a user who clicks Stop but keeps the tab open "
+                "holds the slot about 30 s longer (no time_limit); our client leaves like a closed tab"
+            )
     if outcome.kind == "gradio-stream" and outcome.settings.get("time_limit"):
         notes.append(
             "time_limit is counted from when the event gets a concurrency slot, not from joining the queue "
