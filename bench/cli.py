@@ -183,6 +183,7 @@ def fidelity(
     duration: Annotated[float, typer.Option(help="seconds each client streams", min=4)] = 12.0,
     warmup: Annotated[float, typer.Option(help="seconds left out at the start", min=0)] = 3.0,
     tolerance: Annotated[str, typer.Option(help="largest client / browser difference that agrees")] = "15%",
+    control: Annotated[bool, typer.Option(help="also measure our client beside an idle Chromium")] = True,
     out: Annotated[Path | None, typer.Option("--out", help="folder for the results (default runs/fidelity-…)")] = None,
 ) -> None:
     """Drive our Gradio target with headless Chromium (Gradio's frontend), then our client; exit 1 if they differ."""
@@ -196,16 +197,20 @@ def fidelity(
     limit = parse_threshold(tolerance)
     folder = out or Path("runs") / f"fidelity-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
     with console.status("Chromium, then our client, against one gradio-stream app…"):
-        result = run_fidelity(folder, stream_every, duration, warmup, tolerance=limit)
+        result = run_fidelity(folder, stream_every, duration, warmup, tolerance=limit, control=control)
     table = Table(title=f"fidelity at stream_every {stream_every} s (agree: within {limit:.0%})")
-    for column in ("metric", "Chromium", "our client", "client / browser", "agrees"):
+    for column in ("metric", "Chromium", "our client", "client / browser", "agrees", "client beside idle Chromium"):
         table.add_column(column, justify="left" if column == "metric" else "right")
     for row in result.agreements:
-        cells = [f"{v:.1f}" if v is not None else "-" for v in (row.browser, row.client)]
+        beside = getattr(result.client_beside_browser, row.metric) if result.client_beside_browser else None
+        cells = [f"{v:.1f}" if v is not None else "-" for v in (row.browser, row.client, beside)]
         ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
-        table.add_row(row.metric, *cells, ratio, "yes" if row.agrees else "NO")
+        table.add_row(row.metric, *cells[:2], ratio, "yes" if row.agrees else "NO", cells[2])
     console.print(table)
-    for name, metrics in (("Chromium", result.browser), ("our client", result.client)):
+    sides = (("Chromium", result.browser), ("our client", result.client), ("beside idle", result.client_beside_browser))
+    for name, metrics in sides:
+        if metrics is None:
+            continue
         stages = ", ".join(f"{k} {v:.1f}" for k, v in metrics.stages_ms.items())
         console.print(f"{name}: {metrics.sent} sent, {metrics.shown} shown; median stages (ms): {stages or '-'}")
     console.print(f"wrote {folder / 'fidelity.json'}")

@@ -63,7 +63,7 @@ class FidelityResult:
     duration_s: float
     browser: StreamMetrics
     client: StreamMetrics
-    client_beside_browser: StreamMetrics  # the control: an idle Chromium on the page during our client's run
+    client_beside_browser: StreamMetrics | None  # the control: an idle Chromium on the page during our client's run
     client_run: str
     tolerance: float = TOLERANCE
     agreements: list[MetricAgreement] = field(default_factory=list)
@@ -143,6 +143,7 @@ def run_fidelity(
     width: int = 640,
     height: int = 480,
     tolerance: float = TOLERANCE,
+    control: bool = True,
 ) -> FidelityResult:
     """Start our gradio-stream target once; measure Chromium, then our client, against it; write fidelity.json."""
     out_dir.mkdir(parents=True, exist_ok=True)
@@ -162,12 +163,13 @@ def run_fidelity(
         )
         trace = asyncio.run(record_gradio_stream(app.url, camera_file, duration_s, out_dir / "browser"))
         run = run_scenario(scenario, out_dir / "scenario.toml", out_dir / "runs")
-        beside = client_beside_browser(app.url, camera_file, out_dir / "idle-browser", scenario)
+        beside = client_beside_browser(app.url, camera_file, out_dir / "idle-browser", scenario) if control else None
     browser = browser_metrics(trace, warmup_s)
     client = client_metrics(load_run(run.path).samples)
     result = FidelityResult(
         stream_every, "targets/gradio_stream.py", duration_s, browser, client,
-        client_metrics(load_run(beside).samples), str(run.path), tolerance, agreements(browser, client, tolerance),
+        client_metrics(load_run(beside).samples) if beside else None, str(run.path), tolerance,
+        agreements(browser, client, tolerance),
     )  # fmt: skip
     atomic_write_json(out_dir / "fidelity.json", result.to_dict())
     return result

@@ -58,7 +58,8 @@ def through_vp8(frames: list[np.ndarray], bitrate: int = 1_000_000) -> list[np.n
 CODECS = {
     "raw": lambda frames: frames,
     "jpeg75": lambda frames: through_image_codec(frames, ".jpg", [cv2.IMWRITE_JPEG_QUALITY, 75]),
-    "webp": lambda frames: through_image_codec(frames, ".webp", []),
+    # lossy q80: PIL's default, which Gradio's WebP outputs use (cv2's default is lossless and 4x slower)
+    "webp": lambda frames: through_image_codec(frames, ".webp", [cv2.IMWRITE_WEBP_QUALITY, 80]),
     "vp8": through_vp8,
 }
 

@@ -17,6 +17,7 @@ import binascii
 from dataclasses import dataclass
 from functools import lru_cache
 
+import cv2
 import numpy as np
 
 ID_BITS = 24
@@ -180,10 +181,14 @@ def _pair_bits(
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Bits of cell rows [row_start, row_stop) and which pairs lack a clear winner (None if too many)."""
     y0 = int(layout.ys[row_start])
-    block = luma[y0 : layout.ys[row_stop], layout.xs[0] : layout.xs[-1] + 1].astype(np.int16)
-    gradient = np.abs(np.diff(block, axis=1))
-    per_row = np.add.reduceat(gradient, layout.row_index[2 * row_start : 2 * row_stop] - (y0 - layout.ys[0]), axis=0)
-    energy = np.add.reduceat(per_row[::2], layout.col_index, axis=1)[:, ::2] / layout.areas[row_start:row_stop]
+    block = np.ascontiguousarray(luma[y0 : layout.ys[row_stop], layout.xs[0] : layout.xs[-1] + 1])
+    # |dI/dx| summed over each cell's inner area from an integral image: 4 lookups per cell, all SIMD in OpenCV
+    total = cv2.integral(cv2.absdiff(block[:, 1:], block[:, :-1]))
+    rows = layout.row_index[2 * row_start : 2 * row_stop] - (y0 - layout.ys[0])
+    top, bottom = rows[0::2, None], rows[1::2, None]
+    left, right = layout.col_index[0::2], layout.col_index[1::2]
+    sums = total[bottom, right] - total[top, right] - total[bottom, left] + total[top, left]
+    energy = sums / layout.areas[row_start:row_stop]
     pairs = energy.reshape(-1, 2)
     first, second = pairs[:, 0], pairs[:, 1]
     strong = np.maximum(first, second)
