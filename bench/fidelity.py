@@ -25,7 +25,7 @@ from threading import Event, Thread
 import numpy as np
 import pandas as pd
 
-from bench.browser import BrowserTrace, idle_gradio_page, record_gradio_stream, write_y4m
+from bench.browser import BrowserTrace, chromium_path, idle_gradio_page, record_gradio_stream, write_y4m
 from bench.launcher import TargetCommand, launch
 from bench.runner import run_scenario
 from bench.scenario import Scenario, Source, TargetSpec
@@ -146,6 +146,7 @@ def run_fidelity(
     control: bool = True,
 ) -> FidelityResult:
     """Start our gradio-stream target once; measure Chromium, then our client, against it; write fidelity.json."""
+    chromium_path()  # no browser, no comparison: say so before starting anything
     out_dir.mkdir(parents=True, exist_ok=True)
     camera_file = out_dir / "camera.y4m"
     write_y4m(camera_file, width, height, CAMERA_FPS, CAMERA_FPS * CAMERA_LOOP_S)

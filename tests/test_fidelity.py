@@ -83,3 +83,9 @@ def test_a_stream_stopped_in_the_browser_keeps_its_slot_and_ours_does_not(tmp_pa
     (session,) = after_browser.summary["cases"][0]["sessions"]
     assert session["status"] == "failed" and "never started" in session["error"], session
     assert session["phases_ms"]["queue_wait_ms"] > 6000
+
+
+def test_without_chromium_fidelity_says_so_in_one_line(tmp_path: Path):
+    result = run_cli("fidelity", "--out", str(tmp_path / "f"), env={"PATH": str(tmp_path)})
+    assert result.returncode == 2 and "chromium not found" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and not (tmp_path / "f").exists()
