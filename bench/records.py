@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import dataclass, field
-from typing import Literal
+from typing import Any, Literal
 
 SessionStatus = Literal["ok", "rejected", "failed"]
 SampleStatus = Literal["ok", "lost", "skipped"]
@@ -54,6 +54,7 @@ class ClientResult:
     undecoded: int = 0
     orientations: dict[str, int] = field(default_factory=dict)
     client_cpu_percent: float | None = None
+    app_settings: dict[str, Any] = field(default_factory=dict)  # what the client read from the app, e.g. stream_every
 
 
 @dataclass(frozen=True)

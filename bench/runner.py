@@ -237,4 +237,5 @@ def _outcome(
         undecoded=sum(a.result.undecoded for a in attempts),
         orientations=dict(orientations),
         client_cpu_percent=[a.client_cpu_percent for a in attempts if a.client_cpu_percent is not None],
+        app_settings={k: v for a in attempts for k, v in a.result.app_settings.items()},
     )

@@ -34,6 +34,7 @@ class CaseOutcome:
     undecoded: int = 0
     orientations: dict[str, int] = field(default_factory=dict)
     client_cpu_percent: list[float] = field(default_factory=list)
+    app_settings: dict[str, Any] = field(default_factory=dict)
 
 
 def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -61,7 +62,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "kind": outcome.kind,
         "transform": outcome.transform,
         "params": outcome.params,
-        "settings": {k: v for k, v in outcome.settings.items() if v is not None},
+        "settings": outcome.app_settings | {k: v for k, v in outcome.settings.items() if v is not None},
         "status": status,
         "n": latency.n if latency else 0,
         "sent": sent,

@@ -97,6 +97,7 @@ def test_a_plain_guide_app_is_measured_from_its_url_alone(tmp_path: Path):
         )
         measured = run(tmp_path, body)["cases"][0]
     assert measured["status"] == "ok" and measured["n"] > 10
+    assert measured["settings"]["stream_every"] == 0.1, "read from the app's /config, as the browser does"
     assert measured["fps"] == pytest.approx(10, rel=0.15)
     # the guide app's dropdown defaults to flip; our client sends the app's own defaults
     assert set(measured["orientations"]) == {"flip_ud"}
