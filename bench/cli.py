@@ -117,7 +117,7 @@ def targets() -> None:
 @app.command()
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="baseline run directory, then one or more candidate runs")],
-    threshold: Annotated[str, typer.Option(help="smallest change that counts, e.g. 10%")] = "10%",
+    threshold: Annotated[str, typer.Option(help="smallest p50 change that counts (p95: twice)")] = "15%",
     html_dir: Annotated[Path | None, typer.Option("--html", help="also write compare.html (overlaid CDFs)")] = None,
 ) -> None:
     """Per matching case: delta of p50 and p95 with a 99% CI, and a better / worse / no change verdict."""
@@ -143,7 +143,7 @@ def compare(
 def check(
     run: Annotated[Path, typer.Argument(help="run directory to check")],
     baseline: Annotated[Path, typer.Option(help="baseline run directory or exported baseline file")],
-    threshold: Annotated[str, typer.Option(help="smallest slowdown that counts, e.g. 10%")] = "10%",
+    threshold: Annotated[str, typer.Option(help="smallest p50 slowdown that counts (p95: twice)")] = "15%",
 ) -> None:
     """Exit 1 when a case is significantly slower than the baseline (Markdown to stdout and $GITHUB_STEP_SUMMARY)."""
     from bench.compare import parse_threshold

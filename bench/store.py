@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pandas as pd
+import pyarrow.parquet as pq
 
 from bench.errors import UsageError
 
@@ -54,6 +55,12 @@ def atomic_write_bytes(path: Path, data: bytes) -> None:
 
 def atomic_write_json(path: Path, data: Any) -> None:
     atomic_write_bytes(path, (json.dumps(data, indent=2, default=_json_default) + "\n").encode())
+
+
+def read_samples(path: Path) -> pd.DataFrame:
+    """Read by path and on this thread: pandas hands pyarrow a file object and pyarrow's thread pool can then
+    abort or hang the interpreter at exit (apache/arrow#34314, #50482; seen here as exit -6 after a clean run)."""
+    return pq.read_table(str(path), use_threads=False).to_pandas()
 
 
 def atomic_write_parquet(path: Path, frame: pd.DataFrame) -> None:
@@ -99,7 +106,7 @@ def load_run(path: str | Path) -> RunData:
     run = _read_json(root / RUN) if (root / RUN).exists() else {}
     samples_path = root / SAMPLES
     try:
-        samples = pd.read_parquet(samples_path) if samples_path.exists() else pd.DataFrame()
+        samples = read_samples(samples_path) if samples_path.exists() else pd.DataFrame()
     except (OSError, ValueError) as exc:
         raise UsageError(f"{samples_path}: cannot read samples: {exc}") from exc
     return RunData(root, summary, run, samples)

@@ -5,11 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-import pandas as pd
 import pytest
 
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
+from bench.store import read_samples
 from tests.conftest import processes_with_token, run_cli
 
 CONTRACT_CASE_KEYS = {
@@ -59,7 +59,7 @@ def test_cli_run_writes_summary_per_contract(tmp_path: Path, process_token: str)
         assert case["status"] == "ok" and case["n"] > 20
         assert case["latency_ms"]["p50_ci"][0] <= case["latency_ms"]["p50"] <= case["latency_ms"]["p50_ci"][1]
         assert not case["warnings"], case["warnings"]
-    samples = pd.read_parquet(run_dir / "samples.parquet")
+    samples = read_samples(run_dir / "samples.parquet")
     assert {"run", "case", "repeat", "sample_id", "capture_s", "send_s", "recv_s", "latency_ms", "status"} <= set(
         samples.columns
     )
