@@ -184,18 +184,17 @@ def fidelity(
     warmup: Annotated[float, typer.Option(help="seconds left out at the start", min=0)] = 3.0,
     tolerance: Annotated[str, typer.Option(help="largest client / browser difference that agrees")] = "15%",
     control: Annotated[bool, typer.Option(help="also measure our client beside an idle Chromium")] = True,
-    out: Annotated[Path | None, typer.Option("--out", help="folder for the results (default runs/fidelity-…)")] = None,
+    out: Annotated[Path | None, typer.Option("--out", help="results folder (default runs/<time>-fidelity)")] = None,
 ) -> None:
     """Drive our Gradio target with headless Chromium (Gradio's frontend), then our client; exit 1 if they differ."""
-    from datetime import UTC, datetime
-
     from bench.compare import parse_threshold
     from bench.fidelity import run_fidelity
+    from bench.store import new_run_dir
 
     if warmup >= duration:
         raise UsageError(f"--warmup ({warmup}) must be shorter than --duration ({duration})")
-    limit = parse_threshold(tolerance)
-    folder = out or Path("runs") / f"fidelity-{datetime.now(UTC):%Y%m%dT%H%M%SZ}"
+    limit = parse_threshold(tolerance, "--tolerance")
+    folder = out or new_run_dir(Path("runs"), "fidelity")
     with console.status("Chromium, then our client, against one gradio-stream app…"):
         result = run_fidelity(folder, stream_every, duration, warmup, tolerance=limit, control=control)
     table = Table(title=f"fidelity at stream_every {stream_every} s (agree: within {limit:.0%})")

@@ -120,12 +120,12 @@ def compare_runs(baseline: RunData, candidate: RunData, threshold: float = DEFAU
     return compare_latencies(measured_latencies(baseline), measured_latencies(candidate), threshold)
 
 
-def parse_threshold(text: str) -> float:
-    """`10%` or `0.1` -> 0.1; anything else is a usage error."""
+def parse_threshold(text: str, option: str = "--threshold") -> float:
+    """`10%` or `0.1` -> 0.1; anything else is a usage error naming `option`."""
     try:
         value = float(text[:-1]) / 100 if text.endswith("%") else float(text)
     except ValueError as exc:
-        raise UsageError(f"--threshold {text!r}: expected a percentage such as 10% or a fraction such as 0.1") from exc
+        raise UsageError(f"{option} {text!r}: expected a percentage such as 10% or a fraction such as 0.1") from exc
     if not 0 <= value < 10:
-        raise UsageError(f"--threshold {text!r}: must be between 0% and 1000%")
+        raise UsageError(f"{option} {text!r}: must be between 0% and 1000%")
     return value

@@ -17,7 +17,6 @@ browser's own work (its JS client, image fetch and decode).
 from __future__ import annotations
 
 import asyncio
-import sys
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from threading import Event, Thread
@@ -26,12 +25,12 @@ import numpy as np
 import pandas as pd
 
 from bench.browser import BrowserTrace, chromium_path, idle_gradio_page, record_gradio_stream, write_y4m
+from bench.catalog import TARGET_KINDS
 from bench.launcher import TargetCommand, launch
 from bench.runner import run_scenario
 from bench.scenario import Scenario, Source, TargetSpec
 from bench.store import atomic_write_json, load_run
 
-ROOT = Path(__file__).resolve().parent.parent
 TOLERANCE = 0.15
 CAMERA_FPS = 30
 CAMERA_LOOP_S = 20  # the fake camera loops its file; longer than any latency, so a frame ID is unambiguous
@@ -105,8 +104,8 @@ def browser_metrics(trace: BrowserTrace, warmup_s: float) -> StreamMetrics:
     since = trace.sends[0].t_s + warmup_s
     shows, to_src, to_load = [], [], []
     for show in trace.shows:
-        same = [s.t_s for s in trace.sends if show.frame_id is not None and s.frame_id == show.frame_id]
-        sent = [t for t in same if t <= show.t_s]
+        matches = (s for s in trace.sends if s.frame_id == show.frame_id and s.t_s <= show.t_s)
+        sent = [s.t_s for s in matches] if show.frame_id is not None else []
         shows.append((show.t_s, sent[-1] if sent else None))
         if sent and show.src_set_s is not None and show.t_s >= since:
             to_src.append((show.src_set_s - sent[-1]) * 1000)
@@ -152,9 +151,9 @@ def run_fidelity(
     write_y4m(camera_file, width, height, CAMERA_FPS, CAMERA_FPS * CAMERA_LOOP_S)
     # a stopped stream keeps its concurrency slot until its page disconnects or 30 s pass without input (Findings),
     # so the app gets a slot per measurement: each one still streams alone
-    argv = [sys.executable, "-m", "targets.gradio_stream", "--port", "{port}", "--stream-every", str(stream_every)]
-    argv += ["--concurrency-limit", "3"]
-    with launch(TargetCommand(argv, ready_path="/config", cwd=ROOT), out_dir / "app.log") as app:
+    kind = TARGET_KINDS["gradio-stream"]
+    command = TargetCommand(kind.argv({"stream_every": stream_every, "concurrency_limit": 3}), kind.ready_path)
+    with launch(command, out_dir / "app.log") as app:
         scenario = Scenario(
             name="fidelity-client",
             duration_s=duration_s,

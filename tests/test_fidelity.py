@@ -4,18 +4,18 @@ from __future__ import annotations
 
 import json
 import shutil
-import sys
 from pathlib import Path
 
 import pytest
 
 from bench.browser import BrowserEvent, BrowserTrace, write_y4m
+from bench.catalog import TARGET_KINDS
 from bench.fidelity import browser_metrics, client_beside_browser, stream_metrics
 from bench.launcher import TargetCommand, launch
 from bench.runner import run_scenario
 from bench.scenario import Scenario, Source, TargetSpec
 from bench.store import load_run
-from tests.conftest import ROOT, processes_with_token, run_cli
+from tests.conftest import processes_with_token, run_cli
 
 needs_chromium = pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)")
 
@@ -66,8 +66,8 @@ def test_a_stream_stopped_in_the_browser_keeps_its_slot_and_ours_does_not(tmp_pa
     """Gradio's default concurrency_limit is 1 and a stopped stream waits 30 s for input (BENCHMARKS.md, Findings)."""
     camera = tmp_path / "camera.y4m"
     write_y4m(camera, 320, 240, 30, 300)
-    argv = [sys.executable, "-m", "targets.gradio_stream", "--port", "{port}"]
-    with launch(TargetCommand(argv, ready_path="/config", cwd=ROOT), tmp_path / "app.log") as app:
+    kind = TARGET_KINDS["gradio-stream"]
+    with launch(TargetCommand(kind.argv({}), kind.ready_path), tmp_path / "app.log") as app:
         scenario = Scenario(
             name="slot",
             duration_s=3,

@@ -6,7 +6,7 @@ from html import escape
 from typing import Any
 
 from bench.claims import ClaimVerdict
-from bench.compare import CaseComparison
+from bench.compare import THRESHOLD_FACTOR, CaseComparison
 
 VERDICT_MARK = {"worse": "🔴 worse", "better": "🟢 better", "no change": "no change", "missing": "⚪ missing"}
 CLAIM_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
@@ -64,7 +64,8 @@ def claims_table(verdicts: list[ClaimVerdict]) -> str:
 def comparison_table(comparisons: list[CaseComparison], baseline: str, candidate: str, threshold: float) -> str:
     lines = [
         f"Baseline `{_cell(baseline)}` vs candidate `{_cell(candidate)}`; a change counts when it exceeds "
-        f"{threshold:.0%} (p95: {2 * threshold:.0%}) and its 99% block-bootstrap interval excludes zero.",
+        f"{threshold:.0%} (p95: {THRESHOLD_FACTOR['p95'] * threshold:.0%}) and its 99% block-bootstrap interval "
+        "excludes zero.",
         "",
         "| case | verdict | p50 ms (base → new) | Δp50 [99% CI] | p95 ms (base → new) | Δp95 [99% CI] |",
         "| --- | --- | ---: | ---: | ---: | ---: |",
