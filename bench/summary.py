@@ -111,7 +111,7 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
     if outcome.kind == "gradio-stream":
         notes.append(
             "measured by a client that does what Gradio's frontend does; a real Chromium on the same app adds its own "
-            "JS and image decoding to each output (8-18 ms on our 2-core reference machine): run `bench fidelity`"
+            "JS and image decoding to each output (7-26 ms on our 2-core reference machine): run `bench fidelity`"
         )
         if int(outcome.settings.get("users") or 1) > int(outcome.settings.get("concurrency_limit") or 1):
             notes.append(
