@@ -133,6 +133,7 @@ class Scenario(_Strict):
     repeat: int = Field(1, ge=1, le=100)
     source: Source = Source()
     targets: list[TargetSpec] = Field(min_length=1)
+    reference: str | None = None  # a target's name: the report states every other target against it
     claims: list[Claim] = []
 
     @model_validator(mode="after")
@@ -140,6 +141,8 @@ class Scenario(_Strict):
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) must be shorter than duration_s ({self.duration_s})")
         labels = {t.label for t in self.targets}
+        if self.reference is not None and self.reference not in labels:
+            raise ValueError(f"reference {self.reference!r} names no target (allowed: {', '.join(sorted(labels))})")
         for claim in self.claims:
             for key, name in (("target", claim.target), ("than", claim.than)):
                 if name is not None and name not in labels:
