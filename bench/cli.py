@@ -7,6 +7,7 @@ Exit codes: 0 ok, 1 regression / failed claim, 2 usage or scenario error,
 from __future__ import annotations
 
 import sys
+from importlib.metadata import version
 from pathlib import Path
 from typing import Annotated, Any
 
@@ -14,15 +15,53 @@ import typer
 from rich.console import Console
 from rich.progress import BarColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+from typer.core import TyperCommand, TyperGroup, TyperOption
 
 from bench.catalog import TARGET_KINDS, TRANSFORMS
 from bench.errors import BenchError, UsageError
 from bench.export import FORMATS as EXPORT_FORMATS
 from bench.scenario import Case
 
-app = typer.Typer(add_completion=False, no_args_is_help=True, help="streambench: end-to-end latency of real-time apps")
+
+class _FlagsTakeNoValue:
+    """Typer's Rich help prints `<bool>` beside a flag as if it took a value; an empty metavar prints nothing."""
+
+    def get_params(self, ctx: typer.Context) -> list[Any]:
+        params = super().get_params(ctx)
+        for param in params:
+            if isinstance(param, TyperOption) and param.is_flag:
+                param.metavar = ""
+        return params
+
+
+class Command(_FlagsTakeNoValue, TyperCommand):
+    """Every `bench` command: its flags, --help included, show no metavar."""
+
+
+class Group(_FlagsTakeNoValue, TyperGroup):
+    """The `bench` group: its own --help and --version show no metavar either."""
+
+
+app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
+
+
+def _print_version(requested: bool) -> None:
+    """Eager: `bench --version` answers before any command is required."""
+    if requested:
+        print(f"streambench {version('streambench')}")
+        raise typer.Exit()
+
+
+@app.callback()
+def options(
+    _version: Annotated[
+        bool,
+        typer.Option("--version", callback=_print_version, is_eager=True, help="print the version and exit"),
+    ] = False,
+) -> None:
+    """streambench: end-to-end latency of real-time apps"""
 
 
 class ProgressObserver:
@@ -50,7 +89,7 @@ class ProgressObserver:
         )
 
 
-@app.command()
+@app.command(cls=Command)
 def run(
     scenario: Annotated[Path | None, typer.Argument(help="scenario TOML (default scenarios/quick.toml)")] = None,
     out: Annotated[Path, typer.Option("--out", help="where run directories are written")] = Path("runs"),
@@ -86,11 +125,11 @@ def run(
     if result.interrupted:
         errors.print(f"interrupted: finished cases kept in {result.path}")
         raise typer.Exit(130)
-    if result.failed_cases:
+    if result.target_failed:
         raise typer.Exit(3)
 
 
-@app.command()
+@app.command(cls=Command)
 def report(
     run: Annotated[Path, typer.Argument(help="run directory")],
     out: Annotated[Path | None, typer.Option("--out", help="output folder (default reports/<run id>)")] = None,
@@ -104,7 +143,7 @@ def report(
     console.print(f"report: {paths.html} (Markdown: {paths.markdown})")
 
 
-@app.command()
+@app.command(cls=Command)
 def targets() -> None:
     """List the target kinds and transforms a scenario can use."""
     table = Table("kind", "client", "description")
@@ -114,57 +153,88 @@ def targets() -> None:
     console.print(f"transforms: {', '.join(TRANSFORMS)}")
 
 
-@app.command()
+@app.command(cls=Command)
 def compare(
     runs: Annotated[list[Path], typer.Argument(help="baseline run directory, then one or more candidate runs")],
     threshold: Annotated[str, typer.Option(help="smallest p50 change that counts (p95: twice)")] = "15%",
     html_dir: Annotated[Path | None, typer.Option("--html", help="also write compare.html (overlaid CDFs)")] = None,
+    markdown: Annotated[Path | None, typer.Option(help="also write the comparison as Markdown to this file")] = None,
 ) -> None:
-    """Per matching case: delta of p50 and p95 with a 99% CI, and a better / worse / no change verdict."""
+    """Per case: p50 / p95 change with a 99% CI and a verdict; exit 1 if a case got worse, broke or is missing."""
     from bench.compare import compare_runs, parse_threshold
     from bench.report.compare_html import render_comparison_html
     from bench.report.markdown import comparison_table
-    from bench.store import load_run
+    from bench.report.text import comparison_table as comparison_text
+    from bench.store import atomic_write_bytes, load_run
 
     if len(runs) < 2:
         raise UsageError("compare needs a baseline run and at least one candidate run")
     limit = parse_threshold(threshold)
     baseline = load_run(runs[0])
+    failing = False
+    sections = []
     for path in runs[1:]:
         candidate = load_run(path)
         comparisons = compare_runs(baseline, candidate, limit)
-        print(comparison_table(comparisons, baseline.run_id, candidate.run_id, limit))
+        failing = failing or any(c.gates for c in comparisons)
+        console.print(comparison_text(comparisons, f"{baseline.run_id} → {candidate.run_id}"))
+        sections.append(comparison_table(comparisons, baseline.run_id, candidate.run_id, limit))
         if html_dir is not None:
             page = render_comparison_html(baseline, candidate, comparisons, html_dir / candidate.run_id)
             console.print(f"comparison: {page}")
+    if markdown is not None:
+        atomic_write_bytes(markdown, ("\n\n".join(sections) + "\n").encode())
+    raise typer.Exit(1 if failing else 0)
 
 
-@app.command()
+@app.command(cls=Command)
 def check(
     run: Annotated[Path, typer.Argument(help="run directory to check")],
     baseline: Annotated[Path, typer.Option(help="baseline run directory or exported baseline file")],
     threshold: Annotated[str, typer.Option(help="smallest p50 slowdown that counts (p95: twice)")] = "15%",
+    markdown: Annotated[Path | None, typer.Option(help="also write the result as Markdown to this file")] = None,
 ) -> None:
-    """Exit 1 when a case is significantly slower than the baseline (Markdown to stdout and $GITHUB_STEP_SUMMARY)."""
+    """Exit 1 when a baseline case got slower, broke or is missing (Markdown also to $GITHUB_STEP_SUMMARY)."""
     from bench.compare import parse_threshold
     from bench.gate import check_run
+    from bench.report.cells import gate_rule
+    from bench.report.text import comparison_table
 
-    result = check_run(run, baseline, parse_threshold(threshold))
-    print(result.markdown)
+    limit = parse_threshold(threshold)
+    result = check_run(run, baseline, limit)
+    _print_gate(result, markdown)
+    console.print(comparison_table(result.comparisons, f"{baseline} → {run}"))
+    console.print(gate_rule(limit), style="dim", markup=False, highlight=False)
     raise typer.Exit(result.exit_code)
 
 
-@app.command()
-def validate(run: Annotated[Path, typer.Argument(help="run directory whose scenario has [[claims]]")]) -> None:
+@app.command(cls=Command)
+def validate(
+    run: Annotated[Path, typer.Argument(help="run directory whose scenario has [[claims]]")],
+    markdown: Annotated[Path | None, typer.Option(help="also write the result as Markdown to this file")] = None,
+) -> None:
     """Evaluate the scenario's claims: pass / fail / inconclusive with CIs; exit 1 if one fails."""
     from bench.gate import validate_run
+    from bench.report.text import claims_table
 
     result = validate_run(run)
-    print(result.markdown)
+    _print_gate(result, markdown)
+    if result.verdicts:
+        console.print(claims_table(result.verdicts))
     raise typer.Exit(result.exit_code)
 
 
-@app.command()
+def _print_gate(result: Any, markdown: Path | None) -> None:
+    from bench.store import atomic_write_bytes
+
+    console.print(
+        result.headline, style="bold red" if result.exit_code else "bold green", markup=False, highlight=False
+    )
+    if markdown is not None:
+        atomic_write_bytes(markdown, result.markdown.encode())
+
+
+@app.command(cls=Command)
 def export(
     run: Annotated[Path, typer.Argument(help="run directory")],
     fmt: Annotated[str, typer.Option("--format", help="one of: " + ", ".join(EXPORT_FORMATS))],
@@ -177,7 +247,7 @@ def export(
     console.print(f"wrote {export_run(load_run(run), fmt, out)}")
 
 
-@app.command()
+@app.command(cls=Command)
 def fidelity(
     stream_every: Annotated[float, typer.Option(help="the app's stream_every (s)", min=0.01)] = 0.1,
     duration: Annotated[float, typer.Option(help="seconds each client streams", min=4)] = 12.0,

@@ -12,7 +12,7 @@ from typing import Any
 
 import numpy as np
 
-from bench.compare import BASELINE_FORMAT, measured_latencies
+from bench.compare import BASELINE_FORMAT, measured_latencies, run_cases
 from bench.errors import UsageError
 from bench.store import RunData, atomic_write_bytes
 
@@ -189,14 +189,22 @@ def _csv(run: RunData) -> str:
 
 
 def _baseline(run: RunData) -> str:
-    """Raw measured latencies per case: a baseline that survives without the run directory."""
-    latencies = measured_latencies(run)
+    """Every case's grade and raw measured latencies (with their launch): a baseline that outlives the run."""
+    cases = {
+        case: {
+            "status": series.status,
+            "reasons": series.reasons,
+            "latency_ms": [round(float(v), 3) for v in series.latency_ms],
+            "repeat": [int(r) for r in series.repeats],
+        }
+        for case, series in run_cases(run).items()
+    }
     return json.dumps(
         {
             "format": BASELINE_FORMAT,
             "run_id": run.run_id,
             "scenario": run.summary.get("scenario"),
             "environment": run.run.get("environment", {}),
-            "cases": {case: {"latency_ms": [round(float(v), 3) for v in values]} for case, values in latencies.items()},
+            "cases": cases,
         }
     )

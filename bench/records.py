@@ -12,16 +12,22 @@ from typing import Any, Literal
 
 SessionStatus = Literal["ok", "rejected", "failed"]
 SampleStatus = Literal["ok", "lost", "skipped"]
+CLIENT_ERROR = "streambench client error"  # starts a session error caused by the harness, not the target
 
 
 @dataclass(frozen=True)
 class Receipt:
-    """One output the client displayed: which camera frame it shows and when it was ready."""
+    """One output the client displayed: which camera frame it shows, when it was ready, which way up.
+
+    `orientation` is relative to the camera frame (e.g. "flip_ud"), so a check can
+    tell which transform an output went through, before and after a mid-stream switch.
+    """
 
     user: int
     sample_id: int
     recv_s: float
     stages_ms: dict[str, float] = field(default_factory=dict)
+    orientation: str | None = None
 
 
 @dataclass(frozen=True)
@@ -55,6 +61,14 @@ class ClientResult:
     orientations: dict[str, int] = field(default_factory=dict)
     client_cpu_percent: float | None = None
     app_settings: dict[str, Any] = field(default_factory=dict)  # what the client read from the app, e.g. stream_every
+    tick_lag_ms: list[float] = field(default_factory=list)  # how late each capture tick fired (client lag)
+    client_errors: list[str] = field(default_factory=list)  # exceptions in the client's own receivers
+
+    def add_client_error(self, where: str, exc: BaseException) -> str:
+        """Keep a harness bug apart from target faults; returns the line recorded."""
+        line = f"{where}: {type(exc).__name__}: {exc}"
+        self.client_errors.append(line)
+        return line
 
 
 @dataclass(frozen=True)
@@ -70,12 +84,16 @@ class Sample:
     event_latency_ms: float | None
     status: SampleStatus
     stages_ms: dict[str, float] = field(default_factory=dict)
+    event_censored: bool = False  # no output came before listening ended: event_latency_ms is a lower bound
+    orientation: str | None = None  # of the first display
 
 
 def build_samples(
     result: ClientResult,
     capture_times: dict[int, float],
     grace_end_s: float,
+    *,
+    listen_end_s: float,
 ) -> list[Sample]:
     """One row per (user, camera frame): content latency if shown, event latency always.
 
@@ -83,45 +101,61 @@ def build_samples(
     capture time. A frame sent but never shown is `lost`; a frame never sent
     (a `.stream()` client samples only the latest frame at each tick) is
     `skipped`. Event latency is the wait until the first output showing that
-    frame or a later one. Frames captured after `grace_end_s` are left out: no
-    output could reasonably have arrived for them before the run stopped.
+    frame or a later one. A frame captured while the user was streaming (first
+    to last send) that no output ever superseded waited at least until the client
+    stopped listening (`listen_end_s`): it is kept, censored, so a target that
+    freezes shows in the percentiles instead of vanishing from them. Frames
+    captured after `grace_end_s` are left out: no output could reasonably have
+    arrived for them before the run stopped.
     """
     users = sorted(
         {s.user for s in result.sessions} | {r.user for r in result.receipts} | {s.user for s in result.sends}
     )
-    rows: list[Sample] = []
-    for user in users:
-        sends = {s.sample_id: s.send_s for s in result.sends if s.user == user}
-        first_shown: dict[int, Receipt] = {}
-        for receipt in sorted((r for r in result.receipts if r.user == user), key=lambda r: r.recv_s):
-            first_shown.setdefault(receipt.sample_id, receipt)
-        shown_ids, shown_times = _running_max_display(first_shown)
-        for frame_id, capture_s in sorted(capture_times.items()):
-            if capture_s > grace_end_s:
-                continue
-            receipt = first_shown.get(frame_id)
-            send_s = sends.get(frame_id)
-            event_latency = _first_display_at_or_after(frame_id, capture_s, shown_ids, shown_times)
-            if receipt is not None:
-                status: SampleStatus = "ok"
-            elif send_s is not None:
-                status = "lost"
-            else:
-                status = "skipped"
-            rows.append(
-                Sample(
-                    user=user,
-                    sample_id=frame_id,
-                    capture_s=capture_s,
-                    send_s=send_s,
-                    recv_s=receipt.recv_s if receipt else None,
-                    latency_ms=(receipt.recv_s - capture_s) * 1000 if receipt else None,
-                    event_latency_ms=event_latency,
-                    status=status,
-                    stages_ms=dict(receipt.stages_ms) if receipt else {},
-                )
+    frames = {i: t for i, t in sorted(capture_times.items()) if t <= grace_end_s}
+    return [row for user in users for row in _user_samples(result, user, frames, listen_end_s)]
+
+
+def _user_samples(
+    result: ClientResult, user: int, capture_times: dict[int, float], listen_end_s: float
+) -> list[Sample]:
+    """One user's rows: each user has its own sends, displays and streaming window."""
+    sends = sorted((s for s in result.sends if s.user == user), key=lambda s: s.send_s)
+    first_sent: dict[int, float] = {}
+    for send in sends:  # a repeated frame was on its way from its first send; later ones may postdate its display
+        first_sent.setdefault(send.sample_id, send.send_s)
+    first_shown: dict[int, Receipt] = {}
+    for receipt in sorted((r for r in result.receipts if r.user == user), key=lambda r: r.recv_s):
+        first_shown.setdefault(receipt.sample_id, receipt)
+    shown_ids, shown_times = _running_max_display(first_shown)
+    rows = []
+    for frame_id, capture_s in capture_times.items():
+        receipt = first_shown.get(frame_id)
+        send_s = first_sent.get(frame_id)
+        event_latency = _first_display_at_or_after(frame_id, capture_s, shown_ids, shown_times)
+        censored = event_latency is None and bool(sends) and sends[0].send_s <= capture_s <= sends[-1].send_s
+        rows.append(
+            Sample(
+                user=user,
+                sample_id=frame_id,
+                capture_s=capture_s,
+                send_s=send_s,
+                recv_s=receipt.recv_s if receipt else None,
+                latency_ms=(receipt.recv_s - capture_s) * 1000 if receipt else None,
+                event_latency_ms=(listen_end_s - capture_s) * 1000 if censored else event_latency,
+                status=_status(receipt, send_s),
+                stages_ms=dict(receipt.stages_ms) if receipt else {},
+                event_censored=censored,
+                orientation=receipt.orientation if receipt else None,
             )
+        )
     return rows
+
+
+def _status(receipt: Receipt | None, send_s: float | None) -> SampleStatus:
+    """Shown beats sent: a frame shown counts as delivered however many times it was sent."""
+    if receipt is not None:
+        return "ok"
+    return "lost" if send_s is not None else "skipped"
 
 
 def _running_max_display(first_shown: dict[int, Receipt]) -> tuple[list[int], list[float]]:

@@ -28,11 +28,14 @@ from bench.errors import TargetError
 from bench.launcher import TargetCommand, launch
 from bench.media.camera import VirtualCamera
 from bench.metadata import collect_environment
+from bench.preflight import check_reachable
 from bench.records import ClientResult, build_samples
 from bench.scenario import Case, Scenario, expand_cases
 from bench.summary import CaseOutcome, summarize_case
 
 GRACE_S = 1.0
+SCHEMA_VERSION = 2  # 2: case status_reasons, degraded grade, batch-means CIs (ci_method), per_repeat, event_censored
+STATUS_ORDER = ("ok", "degraded", "partial", "failed")  # better to worse; a run is as bad as its worst case
 
 
 class RunObserver(Protocol):
@@ -48,8 +51,14 @@ class RunResult:
     interrupted: bool = False
 
     @property
-    def failed_cases(self) -> list[dict[str, Any]]:
-        return [c for c in self.summary["cases"] if c["status"] == "failed"]
+    def target_failed(self) -> bool:
+        """A case lost samples to a target that failed or stalled: `bench run` exits 3."""
+        return any(c["status"] in ("partial", "failed") for c in self.summary["cases"])
+
+
+def worst_status(statuses: Any) -> str:
+    """The worst of the case grades (ok for no case at all)."""
+    return max(statuses, key=STATUS_ORDER.index, default="ok")
 
 
 @dataclass
@@ -71,6 +80,7 @@ def run_scenario(
     run_dir = store.new_run_dir(out_root, scenario.name)
     started = datetime.now(UTC)
     run_meta: dict[str, Any] = {
+        "schema_version": SCHEMA_VERSION,
         "run_id": run_dir.name,
         "scenario": scenario.model_dump(mode="json"),
         "scenario_path": str(scenario_path),
@@ -133,7 +143,9 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
     log_path = run_dir / store.LOGS / f"{case.slug}-r{repeat}.log"
     url = case.settings.get("url")
     with contextlib.ExitStack() as stack:
-        if not url:
+        if url:
+            check_reachable(url)
+        else:
             url = stack.enter_context(launch(_command(kind, case, scenario_dir), log_path)).url
         camera = VirtualCamera(scenario.source.width, scenario.source.height, float(case.settings["fps"]))
         config = ClientConfig(
@@ -147,7 +159,7 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
         result = asyncio.run(_drive(client_for(kind), camera, config))
         cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
     end_s = camera.started + scenario.duration_s
-    rows = build_samples(result, camera.capture_times(end_s), grace_end_s=end_s)
+    rows = build_samples(result, camera.capture_times(end_s), grace_end_s=end_s, listen_end_s=end_s + GRACE_S)
     frame = _samples_frame(rows, camera.started, scenario.warmup_s, case, repeat)
     return _Attempt(frame, result, cpu_percent)
 
@@ -176,7 +188,9 @@ def _samples_frame(rows: list[Any], t0: float, warmup_s: float, case: Case, repe
             "recv_s": rel(row.recv_s),
             "latency_ms": row.latency_ms,
             "event_latency_ms": row.event_latency_ms,
+            "event_censored": row.event_censored,
             "status": row.status,
+            "orientation": row.orientation,
             "warmup": row.capture_s - t0 < warmup_s,
         }
         record.update({f"stage_{name.removesuffix('_ms')}_ms": value for name, value in row.stages_ms.items()})
@@ -207,9 +221,15 @@ def _write(
         summarize_case(_outcome(scenario, by_id[case_id], attempts[case_id], failures[case_id], samples))
         for case_id in done
     ]
-    if status == "ok" and any(c["status"] == "failed" for c in case_summaries):
-        status = "failed" if all(c["status"] == "failed" for c in case_summaries) else "partial"
-    summary = {"scenario": scenario.name, "run_id": run_dir.name, "status": status, "cases": case_summaries}
+    if status == "ok":
+        status = worst_status(c["status"] for c in case_summaries)
+    summary = {
+        "schema_version": SCHEMA_VERSION,
+        "scenario": scenario.name,
+        "run_id": run_dir.name,
+        "status": status,
+        "cases": case_summaries,
+    }
     store.atomic_write_json(run_dir / store.SUMMARY, summary)
     run_meta.update(status=status, ended=datetime.now(UTC).isoformat() if status != "running" else None)
     store.atomic_write_json(run_dir / store.RUN, run_meta)
@@ -238,4 +258,6 @@ def _outcome(
         orientations=dict(orientations),
         client_cpu_percent=[a.client_cpu_percent for a in attempts if a.client_cpu_percent is not None],
         app_settings={k: v for a in attempts for k, v in a.result.app_settings.items()},
+        client_errors=[e for a in attempts for e in a.result.client_errors],
+        tick_lag_ms=[lag for a in attempts for lag in a.result.tick_lag_ms],
     )

@@ -200,6 +200,39 @@ def expand_cases(scenario: Scenario) -> list[Case]:
     return cases
 
 
+def comparable_case(transform: str, params: dict[str, Any], others: list[tuple[str, str, dict[str, Any]]]) -> str:
+    """The one case among `others` (id, transform, params) to compare with: same transform, same shared params.
+
+    Like with like or nothing: a case with another transform, or a choice among
+    several, would compare the wrong thing silently. Raises ValueError saying why.
+    """
+    same = [(case_id, p) for case_id, t, p in others if t == transform]
+    matches = [case_id for case_id, p in same if all(p[k] == v for k, v in params.items() if k in p)]
+    if len(matches) == 1:
+        return matches[0]
+    if not matches:
+        have = ", ".join(case_id for case_id, _, _ in others) or "no case"
+        raise ValueError(f"no case with transform {transform!r} and {_fmt_params(params)} to compare with (has {have})")
+    raise ValueError(f"several cases to compare with: {', '.join(matches)} (name the targets or pin their params)")
+
+
+def _fmt_params(params: dict[str, Any]) -> str:
+    return ", ".join(f"{k}={_fmt(v)}" for k, v in params.items()) or "no swept params"
+
+
+def _check_than_claims(scenario: Scenario, cases: list[Case]) -> None:
+    """Every case of a `than` claim's target has exactly one comparable case of the other target."""
+    for index, claim in enumerate(scenario.claims):
+        if claim.than is None:
+            continue
+        others = [(c.case_id, c.transform, c.params) for c in cases if c.target == claim.than]
+        for case in (c for c in cases if c.target == claim.target):
+            try:
+                comparable_case(case.transform, case.params, others)
+            except ValueError as exc:
+                raise ScenarioError(f"claims[{index}]: {case.case_id} vs {claim.than}: {exc}") from exc
+
+
 def load_scenario(path: str | Path | None = None) -> tuple[Scenario, Path]:
     """Load and validate a scenario; any problem is a ScenarioError naming file, key and what is allowed."""
     resolved = resolve_scenario_path(path)
@@ -214,7 +247,7 @@ def load_scenario(path: str | Path | None = None) -> tuple[Scenario, Path]:
     except ValidationError as exc:
         raise ScenarioError(f"{resolved}: {describe_validation_error(exc)}") from exc
     try:
-        expand_cases(scenario)
+        _check_than_claims(scenario, expand_cases(scenario))
     except ScenarioError as exc:
         raise ScenarioError(f"{resolved}: {exc}") from exc
     return scenario, resolved

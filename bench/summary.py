@@ -14,6 +14,9 @@ from bench.stats import growth_slope, latency_stats
 EXPECTED_ORIENTATION = {"flip": "flip_ud"}
 BACKLOG_SLOPE_MS_PER_S = 10.0
 BACKLOG_MIN_RISE_MS = 100.0
+LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
+CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
+MIN_FRAMES = 10  # fewer measured frames than this say nothing about a percentile
 
 
 @dataclass
@@ -35,6 +38,8 @@ class CaseOutcome:
     orientations: dict[str, int] = field(default_factory=dict)
     client_cpu_percent: list[float] = field(default_factory=list)
     app_settings: dict[str, Any] = field(default_factory=dict)
+    client_errors: list[str] = field(default_factory=list)
+    tick_lag_ms: list[float] = field(default_factory=list)
 
 
 def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -44,18 +49,15 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     sent = int((measured["status"] != "skipped").sum()) if len(measured) else 0
     lost = int((measured["status"] == "lost").sum()) if len(measured) else 0
     users = int(outcome.settings.get("users") or 1)
-    latency = latency_stats(shown["latency_ms"].to_numpy()) if len(shown) else None
-    event = latency_stats(measured["event_latency_ms"].dropna().to_numpy()) if len(measured) else None
+    latency = latency_stats(shown["latency_ms"].to_numpy(), shown["repeat"].to_numpy()) if len(shown) else None
+    timed = measured.dropna(subset=["event_latency_ms"]) if len(measured) else measured
+    event = latency_stats(timed["event_latency_ms"].to_numpy(), timed["repeat"].to_numpy()) if len(timed) else None
     slope = growth_slope(shown["capture_s"], shown["latency_ms"]) if len(shown) else None
     rejected = sum(1 for s in outcome.sessions if s.status == "rejected")
     failed = sum(1 for s in outcome.sessions if s.status == "failed")
-    warnings = _warnings(outcome, shown, slope)
-    if latency is None:
-        status = "failed"
-    elif failed or rejected or outcome.errors:
-        status = "partial"
-    else:
-        status = "ok"
+    cpu = max(outcome.client_cpu_percent, default=None)
+    orientation_problems = _orientation_problems(outcome, shown)
+    status, reasons = _grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, orientation_problems)
     summary: dict[str, Any] = {
         "case": outcome.case_id,
         "target": outcome.target,
@@ -64,44 +66,90 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "params": outcome.params,
         "settings": outcome.app_settings | {k: v for k, v in outcome.settings.items() if v is not None},
         "status": status,
+        "status_reasons": reasons,
         "n": latency.n if latency else 0,
         "sent": sent,
         "lost": lost,
         "lost_ratio": lost / sent if sent else 0.0,
         "fps": _rate(len(shown), outcome.window_s * users * outcome.repeats),
-        "errors": len(outcome.errors),
+        "errors": len(outcome.errors) + len(outcome.client_errors),
         "rejected": rejected,
         "failed_sessions": failed,
         "undecoded": outcome.undecoded,
         "orientations": outcome.orientations,
         "latency_ms": latency.to_dict() if latency else None,
         "event_latency_ms": event.to_dict() if event else None,
+        "event_censored": int(timed["event_censored"].sum()) if "event_censored" in timed else 0,
         "growth_ms_per_s": slope,
         "backlog": _is_backlog(slope, outcome.window_s),
         "setup_ms": _phase_stats(outcome.sessions),
         "switch_to_output_ms": _switch_stats(outcome.sessions),
         "per_user": _per_user(shown, outcome, users) if users > 1 else [],
+        "per_repeat": _per_repeat(shown) if outcome.repeats > 1 else [],
         "sessions": [
             {"user": s.user, "status": s.status, "error": s.error, "phases_ms": s.phases_ms} for s in outcome.sessions
         ],
         "repeats": outcome.repeats,
-        "client_cpu_percent": max(outcome.client_cpu_percent) if outcome.client_cpu_percent else None,
-        "warnings": warnings,
+        "client_cpu_percent": cpu,
+        "client_bound": cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT,
+        "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
+        "warnings": _warnings(outcome, slope, cpu, orientation_problems),
         "notes": _notes(outcome, lost, sent),
     }
-    if outcome.errors:
-        summary["error"] = outcome.errors[0]
+    errors = outcome.client_errors + outcome.errors
+    if errors:
+        summary["error"] = errors[0]
     return summary
 
 
+def _grade(
+    outcome: CaseOutcome,
+    n: int,
+    lost: int,
+    sent: int,
+    slope: float | None,
+    cpu: float | None,
+    orientation_problems: list[str],
+) -> tuple[str, list[str]]:
+    """failed < partial < degraded < ok, with every reason in plain words (DESIGN.md, case status)."""
+    sessions = outcome.sessions
+    if n == 0:
+        first = (outcome.client_errors + outcome.errors or ["no output came back"])[0]
+        return "failed", [f"no frame was measured: {first}"]
+    partial = [f"streambench client error (a harness bug, not the target's): {e}" for e in outcome.client_errors]
+    failed = [s for s in sessions if s.status == "failed"]
+    if failed:
+        partial.append(f"{len(failed)} of {len(sessions)} sessions failed: {failed[0].error}")
+    partial += [e for e in outcome.errors if not any(s.error and s.error in e for s in failed)]
+    if partial:
+        return "partial", partial
+    degraded = []
+    if sent and lost / sent > LOST_RATIO_DEGRADED:
+        degraded.append(f"{lost / sent:.0%} of sent frames ({lost} of {sent}) never came back")
+    if _is_backlog(slope, outcome.window_s):
+        degraded.append(f"backlog: latency grows {slope:.0f} ms per s, the target falls behind the camera")
+    rejected = [s for s in sessions if s.status == "rejected"]
+    if rejected:
+        degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")
+    if n < MIN_FRAMES:
+        degraded.append(f"only {n} frames measured: too few to judge")
+    if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
+        degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
+    degraded += orientation_problems
+    return ("degraded", degraded) if degraded else ("ok", [])
+
+
 def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
-    """Known behaviour of the framework under test that explains a number (see BENCHMARKS.md, Findings)."""
+    """Known behaviour of the framework under test that explains this case's numbers (BENCHMARKS.md, Findings).
+
+    Only what this run measured or set is stated as a number; what was measured elsewhere is cited, not copied.
+    """
     notes = []
-    fps = float(outcome.settings.get("fps") or 0)
-    if outcome.kind in ("fastrtc-webrtc", "aiortc-echo") and fps:
+    if outcome.kind in ("fastrtc-webrtc", "aiortc-echo"):
         notes.append(
-            f"includes {1000 / fps:.0f} ms (one frame interval) that the server's aiortc receiver holds each frame "
-            "until the next frame's first packet arrives; a browser receiver, like our client, does not"
+            "the server's aiortc receiver releases a frame only when the next one arrives, so content latency "
+            "includes up to one frame interval of this run's camera (BENCHMARKS.md, finding 1); a browser "
+            "receiver, like our client, releases it on its last packet"
         )
     if outcome.kind == "gradio-stream" and lost:
         notes.append(
@@ -110,18 +158,19 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
         )
     if outcome.kind == "gradio-stream":
         notes.append(
-            "measured by a client that does what Gradio's frontend does; a real Chromium on the same app adds its own "
-            "JS and image decoding to each output (7-26 ms on our 2-core reference machine): run `bench fidelity`"
+            "measured by a client that does what Gradio's frontend does; a real Chromium adds its own JS and image "
+            "decoding to each output, so this is a lower bound for a browser user (BENCHMARKS.md, finding 8; "
+            "`bench fidelity` measures the gap on your machine)"
         )
         if int(outcome.settings.get("users") or 1) > int(outcome.settings.get("concurrency_limit") or 1):
             notes.append(
                 "more users than concurrency slots: in a real browser, a user who clicks Stop but keeps the tab open "
-                "holds the slot about 30 s longer (no time_limit); our client leaves like a closed tab"
+                "holds the slot up to 30 s longer (BENCHMARKS.md, finding 7); our client leaves like a closed tab"
             )
     if outcome.kind == "gradio-stream" and outcome.settings.get("time_limit"):
         notes.append(
             "time_limit is counted from when the event gets a concurrency slot, not from joining the queue "
-            "(see per_user streamed_ms)"
+            "(BENCHMARKS.md, finding 3; see per_user streamed_ms)"
         )
     return notes
 
@@ -130,25 +179,69 @@ def _is_backlog(slope: float | None, window_s: float) -> bool:
     return slope is not None and slope > BACKLOG_SLOPE_MS_PER_S and slope * window_s > BACKLOG_MIN_RISE_MS
 
 
-def _warnings(outcome: CaseOutcome, shown: pd.DataFrame, slope: float | None) -> list[str]:
+def _orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str]:
+    """Outputs not oriented the way the transform implies: the transform did not run (inputs not set?).
+
+    With `switch_transform`, outputs of frames sent before the switch must show the first transform and
+    outputs of frames captured after it the second; frames in between may show either.
+    """
+    if "orientation" not in shown or not shown["orientation"].notna().any():
+        return []
+    phases = [(outcome.transform, shown)]
+    switch_at = outcome.settings.get("switch_at_s")
+    switch_to = outcome.settings.get("switch_transform")
+    if switch_at is not None and switch_to:
+        before = shown[shown["send_s"] < switch_at] if "send_s" in shown else shown.iloc[0:0]
+        phases = [(outcome.transform, before), (switch_to, shown[shown["capture_s"] >= switch_at])]
+    problems = []
+    for transform, outputs in phases:
+        seen = outputs["orientation"].dropna()
+        if not len(seen):
+            continue
+        expected = EXPECTED_ORIENTATION.get(transform, "identity")
+        common = seen.value_counts().idxmax()
+        if common != expected:
+            problems.append(
+                f"outputs show orientation {common!r}, expected {expected!r} for transform {transform!r}: "
+                "the transform did not run (inputs not set?)"
+            )
+    return problems
+
+
+def _warnings(
+    outcome: CaseOutcome, slope: float | None, cpu: float | None, orientation_problems: list[str]
+) -> list[str]:
     warnings: list[str] = []
     if _is_backlog(slope, outcome.window_s):
         warnings.append(
             f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "
             "the target falls behind the source, so percentiles depend on run length"
         )
-    expected = EXPECTED_ORIENTATION.get(outcome.transform, "identity")
-    if outcome.orientations:
-        seen = max(outcome.orientations, key=outcome.orientations.__getitem__)
-        if seen != expected:
-            warnings.append(
-                f"outputs show orientation {seen!r}, expected {expected!r} for transform "
-                f"{outcome.transform!r}: the transform did not run (inputs not set?)"
-            )
-    cpu = max(outcome.client_cpu_percent, default=0.0)
-    if cpu > 80:
+    warnings += orientation_problems
+    if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
         warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
     return warnings
+
+
+def _lag_stats(lags: list[float]) -> dict[str, float] | None:
+    """How late the client's capture timer fired: a busy harness shows here before it distorts latency."""
+    if not lags:
+        return None
+    values = np.asarray(lags, dtype=float)
+    return {"p50": float(np.median(values)), "p95": float(np.percentile(values, 95)), "max": float(values.max())}
+
+
+def _per_repeat(shown: pd.DataFrame) -> list[dict[str, Any]]:
+    """Each launch's own p50 / p95: the run-to-run spread behind the interval."""
+    return [
+        {
+            "repeat": int(repeat),
+            "n": len(group),
+            "p50": float(np.percentile(group["latency_ms"], 50)),
+            "p95": float(np.percentile(group["latency_ms"], 95)),
+        }
+        for repeat, group in shown.groupby("repeat")
+    ]
 
 
 def _switch_stats(sessions: list[SessionRecord]) -> dict[str, float] | None:

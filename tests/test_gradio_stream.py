@@ -2,12 +2,21 @@
 
 from __future__ import annotations
 
+import asyncio
 import sys
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from itertools import groupby
 from pathlib import Path
 
 import pytest
 
-from bench.launcher import TargetCommand, launch
+from bench.clients import gradio_stream
+from bench.clients.base import ClientConfig
+from bench.clients.gradio_stream import GradioStreamClient
+from bench.launcher import RunningTarget, TargetCommand, launch
+from bench.media.camera import VirtualCamera
+from bench.records import ClientResult
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
 
@@ -101,3 +110,93 @@ def test_a_plain_guide_app_is_measured_from_its_url_alone(tmp_path: Path):
     assert measured["fps"] == pytest.approx(10, rel=0.15)
     # the guide app's dropdown defaults to flip; our client sends the app's own defaults
     assert set(measured["orientations"]) == {"flip_ud"}
+
+
+@pytest.fixture(scope="module")
+def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTarget]:
+    argv = [sys.executable, "-m", "targets.gradio_stream", "--port", "{port}", "--stream-every", "0.1"]
+    with launch(TargetCommand(argv, ready_path="/config"), tmp_path_factory.mktemp("app") / "app.log") as target:
+        yield target
+
+
+def drive(
+    url: str, camera: VirtualCamera, config: ClientConfig, alongside: Callable[[], Awaitable[None]] | None = None
+) -> ClientResult:
+    """Our client in this process, as the runner drives it, with `alongside` running in the same event loop."""
+
+    async def go() -> ClientResult:
+        camera.start()
+        other = asyncio.create_task(alongside()) if alongside else None
+        try:
+            return await GradioStreamClient().run(camera, config)
+        finally:
+            if other:
+                other.cancel()
+
+    return asyncio.run(go())
+
+
+async def hog_the_loop() -> None:
+    """A harness that falls behind: the event loop is blocked 0.2 s out of every 0.4 s."""
+    while True:
+        await asyncio.sleep(0.2)
+        time.sleep(0.2)
+
+
+def test_a_late_tick_sends_the_frame_current_when_it_fires(app: RunningTarget):
+    camera = VirtualCamera(320, 240, 30)
+    result = drive(app.url, camera, ClientConfig(app.url, 3.0, 1, "flip"), hog_the_loop)
+    assert [s.status for s in result.sessions] == ["ok"], result.errors
+    assert len(result.tick_lag_ms) == pytest.approx(3.0 / 0.1, abs=2), "one lag per 0.1 s tick"
+    assert min(result.tick_lag_ms) > -5 and max(result.tick_lag_ms) > 100, "the blocked loop made ticks late"
+    # like a browser timer, a late tick grabs the newest frame: never older than one camera interval plus encoding
+    # (the first send is timed after the /queue/join round trip, so it is left out)
+    ages_ms = [(s.send_s - camera.capture_time(s.sample_id)) * 1000 for s in result.sends[1:]]
+    assert len(ages_ms) > 15
+    assert all(0 <= age < 1000 / 30 + 50 for age in ages_ms), sorted(ages_ms)[-5:]
+
+
+def test_repeated_frames_are_timed_from_their_first_send_and_outputs_carry_orientation(app: RunningTarget):
+    """A 4 fps camera under a 0.1 s timer sends each frame 2-3 times; the transform switches half way."""
+    camera = VirtualCamera(320, 240, 4)
+    params = {"switch_transform": "flip", "switch_at_s": 1.5}
+    result = drive(app.url, camera, ClientConfig(app.url, 3.0, 1, "identity", params))
+    assert [s.status for s in result.sessions] == ["ok"], result.errors
+    first_send: dict[int, float] = {}
+    for send in sorted(result.sends, key=lambda s: s.send_s):
+        first_send.setdefault(send.sample_id, send.send_s)
+    assert len(result.sends) > 1.5 * len(first_send), "frames really were sent more than once"
+    timed = [r for r in result.receipts if "send_to_event_ms" in r.stages_ms]
+    assert len(timed) > 10
+    for receipt in timed:
+        event_s = receipt.recv_s - receipt.stages_ms["fetch_ms"] / 1000
+        assert receipt.stages_ms["send_to_event_ms"] == pytest.approx((event_s - first_send[receipt.sample_id]) * 1000)
+    # mirror undone: identity outputs, then flip_ud ones from the switch on, never back
+    shown = [r.orientation for r in sorted(result.receipts, key=lambda r: r.recv_s)]
+    assert [k for k, _ in groupby(shown)] == ["identity", "flip_ud"], shown
+
+
+def test_a_fetch_bug_fails_the_session_as_a_client_error_not_a_stalled_target(app: RunningTarget, monkeypatch):
+    real_decode = gradio_stream.decode_marker
+    calls = 0
+
+    def decode_then_break(image):
+        nonlocal calls
+        calls += 1
+        if calls > 3:
+            raise ValueError("marker decoder broke")
+        return real_decode(image)
+
+    monkeypatch.setattr(gradio_stream, "decode_marker", decode_then_break)
+    camera = VirtualCamera(320, 240, 30)
+    duration_s = 4.0
+    result = drive(app.url, camera, ClientConfig(app.url, duration_s, 1, "flip"))
+    session = result.sessions[0]
+    assert session.status == "failed"
+    assert (session.error or "").startswith("streambench client error"), session.error
+    assert result.client_errors, "the exception is kept, not dropped with its task"
+    assert all(e == "user 0 output fetch: ValueError: marker decoder broke" for e in result.client_errors)
+    assert not any("stalled" in e for e in [*result.errors, session.error or ""]), result.errors
+    assert len(result.receipts) == 3, "the outputs decoded before the break were kept"
+    last_send_s = max(s.send_s for s in result.sends) - camera.started
+    assert last_send_s < duration_s - 1, "the session stops streaming at once"

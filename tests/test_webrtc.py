@@ -17,6 +17,7 @@ import httpx
 import pytest
 from aiortc import RTCConfiguration, RTCPeerConnection
 
+from bench.clients import webrtc
 from bench.clients.base import ClientConfig
 from bench.clients.webrtc import WebRTCClient
 from bench.launcher import LOOPBACK_SITE, RunningTarget, TargetCommand, launch
@@ -80,6 +81,7 @@ def test_frames_come_back_transformed_with_their_ids(request, server: str, trans
     assert result.undecoded <= 0.05 * len(result.receipts)
     # every decoded frame shows the transform: the inputs were set before the first frame came back
     assert set(result.orientations) == {orientation}, result.orientations
+    assert {r.orientation for r in result.receipts} == {orientation}, "each receipt says which way up it came back"
     phases = result.sessions[0].phases_ms
     assert 0 < phases["offer_ms"] <= phases["ice_connected_ms"] <= phases["connected_ms"] <= phases["first_frame_ms"]
     assert phases["first_frame_ms"] < 5000
@@ -128,6 +130,31 @@ def test_target_dying_mid_session_fails_the_session_without_raising(tmp_path: Pa
     assert result.receipts, "frames came back before the kill"
     assert elapsed < 6.0, "a dead target is noticed within seconds, not at the end of the run"
     assert processes_with_token(token) == []
+
+
+@pytest.mark.slow
+def test_a_receiver_bug_fails_the_session_as_a_client_error_not_a_stalled_target(echo, monkeypatch):
+    real_decode = webrtc.decode_marker
+    calls = 0
+
+    def decode_then_break(image):
+        nonlocal calls
+        calls += 1
+        if calls > 5:
+            raise ValueError("marker decoder broke")
+        return real_decode(image)
+
+    monkeypatch.setattr(webrtc, "decode_marker", decode_then_break)
+    duration_s = 3.0
+    camera, _, result = drive(echo.url, "flip", duration_s)
+    returned_after_s = time.perf_counter() - camera.started
+    session = result.sessions[0]
+    assert session.status == "failed"
+    assert (session.error or "").startswith("streambench client error"), session.error
+    assert result.client_errors == ["user 0 video receiver: ValueError: marker decoder broke"]
+    assert not any("stalled" in e for e in [*result.errors, session.error or ""]), result.errors
+    assert len(result.receipts) == 5, "the frames decoded before the break were kept"
+    assert returned_after_s < duration_s, "the session ends at once, not when the run would have"
 
 
 def test_target_answers_with_loopback_candidates_only(echo):

@@ -7,7 +7,7 @@ from typing import Any
 
 import httpx
 
-from bench.errors import ProtocolError
+from bench.errors import ProtocolError, TargetError
 
 
 @dataclass(frozen=True)
@@ -28,10 +28,16 @@ async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str
     """The dependency named `api_name`, else the first one triggered by `stream` on an image."""
     try:
         response = await http.get(f"{url}/config")
-        response.raise_for_status()
+    except httpx.ConnectError as exc:
+        raise TargetError(f"nothing answers at {url}") from exc
+    except httpx.HTTPError as exc:
+        raise ProtocolError(f"{url} did not answer GET /config ({type(exc).__name__}: {exc})") from exc
+    if not response.is_success:
+        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered {response.status_code})")
+    try:
         config = response.json()
-    except (httpx.HTTPError, ValueError) as exc:
-        raise ProtocolError(f"{url}/config: not a Gradio app ({exc})") from exc
+    except ValueError as exc:
+        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered no JSON)") from exc
     components = {c["id"]: c for c in config.get("components", [])}
     for index, dependency in enumerate(config.get("dependencies", [])):
         stream_targets = [t for t in dependency.get("targets", []) if t[1] == "stream"]

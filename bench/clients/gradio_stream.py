@@ -28,7 +28,7 @@ from bench.clients.base import ClientConfig
 from bench.clients.gradio_config import StreamEvent, discover_stream_event, set_input
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
-from bench.records import ClientResult, Receipt, Send, SessionRecord
+from bench.records import CLIENT_ERROR, ClientResult, Receipt, Send, SessionRecord
 
 GRACE_S = 1.0
 JPEG_QUALITY = 92  # canvas.toDataURL's default quality
@@ -67,6 +67,13 @@ class _Session:
     @property
     def mirror(self) -> bool:
         return bool(self.config.params.get("mirror", self.event.mirror_webcam))
+
+    def client_error(self, where: str, exc: Exception) -> None:
+        """A bug of ours: recorded as such and ending the session, never left to look like a silent target."""
+        line = self.result.add_client_error(f"user {self.user} {where}", exc)
+        if self.record.status == "ok":
+            self.record.status, self.record.error = "failed", f"{CLIENT_ERROR}: {line}"
+            self.result.errors.append(f"user {self.user}: {self.record.error}")
 
 
 class GradioStreamClient:
@@ -131,48 +138,61 @@ class GradioStreamClient:
         tick = time.perf_counter()
         joined = False
         try:
-            while tick < stop_at and not session.ended.is_set():
+            while tick < stop_at and not session.ended.is_set() and session.record.status == "ok":
+                result.tick_lag_ms.append((time.perf_counter() - tick) * 1000)
                 transform = config.transform
                 if switch_at is not None and tick - camera.started >= switch_at:
                     transform = config.params["switch_transform"]
                     session.switch_s = session.switch_s or tick
-                frame_id = camera.latest_id(tick)
-                payload = self._payload(session, camera.frame(frame_id), transform)
                 if not joined:
+                    frame_id, payload = self._payload(session, transform)
                     joined = await self._join(session, payload)
                     if not joined:
                         return
-                    session.sends[frame_id] = time.perf_counter()
-                    result.sends.append(Send(session.user, frame_id, session.sends[frame_id]))
+                    self._sent(session, frame_id)
                 elif session.started.is_set():
                     if websocket is None:
                         websocket = await self._connect(session)
+                    frame_id, payload = self._payload(session, transform)
                     message = json.dumps({**payload, "session_hash": session.session_hash})
                     if websocket is not None:
                         await websocket.send(message)
                     else:
                         await session.http.post(f"{session.event.root}/stream/{session.event_id}", content=message)
-                    session.sends[frame_id] = time.perf_counter()
-                    result.sends.append(Send(session.user, frame_id, session.sends[frame_id]))
+                    self._sent(session, frame_id)
                 tick += interval
                 await asyncio.sleep(max(0.0, tick - time.perf_counter()))
         finally:
             if websocket is not None:
                 await websocket.close()
 
-    def _payload(self, session: _Session, frame: np.ndarray, transform: str) -> dict[str, Any]:
+    def _sent(self, session: _Session, frame_id: int) -> None:
+        """Record a send; `send_to_event_ms` runs from a frame's first send, the one its output answers first."""
+        now = time.perf_counter()
+        session.sends.setdefault(frame_id, now)
+        session.result.sends.append(Send(session.user, frame_id, now))
+
+    def _payload(self, session: _Session, transform: str) -> tuple[int, dict[str, Any]]:
+        """The camera's newest frame now, encoded as the browser's timer does when it fires.
+
+        Not the frame of the scheduled tick: a late tick would then send a stale
+        frame and the client's own lag would count as the target's latency.
+        """
+        frame_id = session.camera.latest_id(time.perf_counter())
+        frame = session.camera.frame(frame_id)
         if session.mirror:
             frame = frame[:, ::-1]
         bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
         ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
         if not ok:
             raise RuntimeError("JPEG encoding failed")
-        values = list(session.event.defaults)
-        values[session.event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
-        set_input(session.event, values, "transform", transform)
-        set_input(session.event, values, "delay_ms", session.config.params.get("delay_ms", 0))
         event = session.event
-        return {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
+        values = list(event.defaults)
+        values[event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
+        set_input(event, values, "transform", transform)
+        set_input(event, values, "delay_ms", session.config.params.get("delay_ms", 0))
+        payload = {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
+        return frame_id, payload
 
     async def _join(self, session: _Session, payload: dict[str, Any]) -> bool:
         response = await session.http.post(
@@ -204,10 +224,13 @@ class GradioStreamClient:
 
         async def fetch(url: str, event_s: float) -> None:
             try:
-                response = await http.get(url)
+                show(await http.get(url), event_s)
             except httpx.HTTPError as exc:
                 result.errors.append(f"user {session.user}: fetching an output failed: {exc}")
-                return
+            except Exception as exc:
+                session.client_error("output fetch", exc)
+
+        def show(response: httpx.Response, event_s: float) -> None:
             image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
             done = time.perf_counter()
             reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
@@ -220,7 +243,7 @@ class GradioStreamClient:
             stages = {"fetch_ms": (done - event_s) * 1000}
             if sent is not None:
                 stages["send_to_event_ms"] = (event_s - sent) * 1000
-            result.receipts.append(Receipt(session.user, reading.frame_id, done, stages))
+            result.receipts.append(Receipt(session.user, reading.frame_id, done, stages, orientation))
             if session.switch_s and orientation == expected_switch and "switch_to_output_ms" not in record.phases_ms:
                 record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000
             record.phases_ms.setdefault("first_output_ms", (done - session.t_join) * 1000)
@@ -254,6 +277,8 @@ class GradioStreamClient:
             if not session.closing:
                 record.status, record.error = "failed", f"event stream broke: {type(exc).__name__}: {exc}"
                 result.errors.append(f"user {session.user}: {record.error}")
+        except Exception as exc:
+            session.client_error("event stream", exc)
         finally:
             if fetches:
                 await asyncio.gather(*fetches, return_exceptions=True)

@@ -9,7 +9,10 @@ are timed from the start of the offer POST, as a user waits for them.
 
 A refused session (`{"status": "failed"}`) is recorded as rejected; a failed
 connection, a target that stops returning frames or dies, or any other error is
-recorded as a failed session - `run` never raises for them.
+recorded as a failed session - `run` never raises for them. An exception in our
+own receiver fails the session at once as a "streambench client error" and is
+kept in `ClientResult.client_errors`, so a harness bug is never reported as a
+stalled target.
 """
 
 from __future__ import annotations
@@ -23,6 +26,7 @@ import time
 import httpx
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
 from aiortc.mediastreams import MediaStreamError
+from av import VideoFrame
 
 from bench.clients._browser_jitter import release_frames_like_a_browser
 from bench.clients._rtc_tracks import CameraTrack, selected_candidate_pair
@@ -30,7 +34,7 @@ from bench.clients.base import ClientConfig
 from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
-from bench.records import ClientResult, Receipt, SessionRecord
+from bench.records import CLIENT_ERROR, ClientResult, Receipt, SessionRecord
 
 GRACE_S = 1.0  # keep receiving this long after the last measured frame
 CONNECT_TIMEOUT_S = 15.0  # answer received -> connectionState "connected"
@@ -151,7 +155,7 @@ class _UserSession:
 
     async def _stream(self) -> None:
         end = self.stop_at + GRACE_S
-        while (now := time.perf_counter()) < end and self.pc.connectionState == "connected":
+        while (now := time.perf_counter()) < end and self.pc.connectionState == "connected" and self._healthy:
             if now < self.stop_at and (problem := await self._stalled(now)):
                 self._fail(problem)
                 return
@@ -180,22 +184,30 @@ class _UserSession:
         return None
 
     async def _receive(self, track: MediaStreamTrack) -> None:
-        while True:
-            try:
-                frame = await track.recv()
-            except MediaStreamError:
-                return
-            done = time.perf_counter()
-            self.frames += 1
-            self.last_frame_s = done
-            reading = decode_marker(frame.to_ndarray(format="rgb24"))
-            if reading is None:
-                self.result.undecoded += 1
-                continue
-            self._phase("first_frame_ms")
-            orientations = self.result.orientations
-            orientations[reading.orientation] = orientations.get(reading.orientation, 0) + 1
-            self.result.receipts.append(Receipt(self.user, reading.frame_id, done))
+        """Take every returned frame until the track ends; a bug of ours fails the session as ours.
+
+        Left silent, a broken receiver stops counting frames and the stall check blames the target.
+        """
+        try:
+            while True:
+                self._on_frame(await track.recv())
+        except MediaStreamError:
+            return
+        except Exception as exc:
+            self._fail(f"{CLIENT_ERROR}: {self.result.add_client_error(f'user {self.user} video receiver', exc)}")
+
+    def _on_frame(self, frame: VideoFrame) -> None:
+        done = time.perf_counter()
+        self.frames += 1
+        self.last_frame_s = done
+        reading = decode_marker(frame.to_ndarray(format="rgb24"))
+        if reading is None:
+            self.result.undecoded += 1
+            return
+        self._phase("first_frame_ms")
+        orientations = self.result.orientations
+        orientations[reading.orientation] = orientations.get(reading.orientation, 0) + 1
+        self.result.receipts.append(Receipt(self.user, reading.frame_id, done, orientation=reading.orientation))
 
     def _on_ice_state(self) -> None:
         if self.pc.iceConnectionState in ("connected", "completed"):
@@ -212,6 +224,11 @@ class _UserSession:
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == "video":
             self.receivers.append(asyncio.create_task(self._receive(track)))
+
+    @property
+    def _healthy(self) -> bool:
+        """Nothing failed yet; a failed receiver ends the stream at once instead of at the stall timeout."""
+        return self.record.status == "ok"
 
     def _phase(self, name: str) -> None:
         self.record.phases_ms.setdefault(name, (time.perf_counter() - self.t_offer) * 1000)

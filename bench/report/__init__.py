@@ -7,6 +7,7 @@ from html import escape
 from pathlib import Path
 
 from bench.claims import evaluate_claims
+from bench.headline import run_findings
 from bench.report import html, plots
 from bench.report.markdown import run_summary
 from bench.store import RunData, atomic_write_bytes
@@ -14,7 +15,7 @@ from bench.store import RunData, atomic_write_bytes
 PLOT_FILES = {
     "latency_cdf": "Latency CDF per case",
     "latency_over_time": "Latency over time",
-    "breakdown": "Stages and session set-up",
+    "breakdown": "Per-frame stages and session set-up (where a transport reports them)",
     "delivery": "Output fps, losses and rejected sessions",
 }
 
@@ -31,24 +32,26 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
     out_dir.mkdir(parents=True, exist_ok=True)
     cases = run.summary.get("cases", [])
     verdicts = evaluate_claims(run)
+    findings = run_findings(run, verdicts)
     environment = run.run.get("environment", {})
-    markdown = run_summary(run.summary, verdicts, environment)
+    markdown = run_summary(run.summary, findings, verdicts, environment)
     figures: dict[str, bytes | None] = {}
+    for param in swept_params(cases):
+        figures[f"latency_vs_{param}"] = plots.latency_vs_param(cases, param)
     if len(run.samples):
         names = [c["case"] for c in cases]
         figures["latency_cdf"] = plots.latency_cdf(run.samples, names)
-        for param in swept_params(cases):
-            figures[f"latency_vs_{param}"] = plots.latency_vs_param(run.samples, cases, param)
         figures["latency_over_time"] = plots.latency_over_time(run.samples, names)
         figures["breakdown"] = plots.breakdown(run.samples, cases)
     figures["delivery"] = plots.delivery(cases)
     written = []
+    status = escape(str(run.summary.get("status")))
     body = [
-        f"<p>Run <code>{escape(run.run_id)}</code>, status <b>{escape(str(run.summary.get('status')))}</b>. "
-        "Content latency = output available to the client minus camera capture of the frame it shows; "
-        "event latency = camera capture until the first output showing that frame or a later one.</p>",
-        html.warnings_block(cases),
+        f'<p class="meta">Run <code>{escape(run.run_id)}</code>, status <b>{status}</b>, {len(cases)} cases.</p>',
+        html.findings_block(findings),
         "<h2>Cases</h2>",
+        "<p>Content latency = output available to the client minus camera capture of the frame it shows; "
+        "event latency = camera capture until the first output showing that frame or a later one.</p>",
         html.cases_table(cases),
         html.claims_block(verdicts),
         html.notes_block(cases),
@@ -60,7 +63,10 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         path = out_dir / f"{name}.png"
         atomic_write_bytes(path, png)
         written.append(path)
-        title = PLOT_FILES.get(name) or f"Latency vs {name.removeprefix('latency_vs_')} (box), output fps (orange)"
+        title = PLOT_FILES.get(name) or (
+            f"Latency vs {name.removeprefix('latency_vs_')}: content p50 and p95 with 95 % CI bands, "
+            "event-to-display p50, output fps"
+        )
         body.append(html.image(title, png))
     body.append(html.environment_block(environment))
     markdown_path = out_dir / "summary.md"

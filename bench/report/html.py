@@ -7,6 +7,7 @@ from html import escape
 from typing import Any
 
 from bench.claims import ClaimVerdict
+from bench.headline import Finding, shared_texts
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -18,6 +19,10 @@ tr.warn td{background:#fff3cd}
 .fail{color:#b00020;font-weight:bold}.pass{color:#1b7f3b;font-weight:bold}.inconclusive{color:#8a6d00}
 img{max-width:100%;border:1px solid #eee;margin:.5rem 0}
 .env{font-size:.8rem;color:#555}
+.meta{color:#555;margin-top:-.5rem}
+ul.findings{background:#f4f8fb;border-left:4px solid #2b6cb0;padding:.6rem 1rem .6rem 2rem;line-height:1.5}
+ul.findings li.warn{color:#7a5b00}ul.findings li.fail{color:#b00020}
+ul.findings ul{color:#222;margin:.1rem 0 .3rem}
 """
 
 
@@ -61,22 +66,33 @@ def cases_table(cases: list[dict[str, Any]]) -> str:
             f"{case['lost_ratio']:.1%}",
             "-" if growth is None else f"{growth:+.1f}",
         )
-        flagged = ' class="warn"' if case.get("warnings") or case.get("error") else ""
+        flagged = ' class="warn"' if case.get("status") != "ok" or case.get("warnings") or case.get("error") else ""
         rows.append(f"<tr{flagged}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
     return "\n".join(rows) + "</table>"
 
 
-def warnings_block(cases: list[dict[str, Any]]) -> str:
-    items = [(c["case"], w) for c in cases for w in c.get("warnings", [])]
-    items += [(c["case"], f"failed: {c['error']}") for c in cases if c.get("error")]
-    return "\n".join(f'<div class="warning"><b>{escape(case)}</b>: {escape(text)}</div>' for case, text in items)
+def findings_block(findings: list[Finding]) -> str:
+    mark = {"info": "", "warn": "⚠ ", "fail": "✗ "}
+    items = []
+    for finding in findings:
+        details = "".join(f"<li>{escape(d)}</li>" for d in finding.details)
+        items.append(
+            f'<li class="{finding.level}">{mark[finding.level]}{escape(finding.text)}'
+            + (f"<ul>{details}</ul>" if details else "")
+            + "</li>"
+        )
+    return '<h2>What this run says</h2><ul class="findings">' + "".join(items) + "</ul>"
 
 
 def notes_block(cases: list[dict[str, Any]]) -> str:
-    items = [(c["case"], n) for c in cases for n in c.get("notes", [])]
-    if not items:
+    notes = shared_texts(cases, "notes")
+    if not notes:
         return ""
-    return "<h2>Notes</h2><ul>" + "".join(f"<li><b>{escape(c)}</b>: {escape(n)}</li>" for c, n in items) + "</ul>"
+    items = "".join(
+        f"<li><b>{'all cases' if n.every_case else escape(', '.join(n.cases))}</b>: {escape(n.text)}</li>"
+        for n in notes
+    )
+    return f"<h2>Notes</h2><ul>{items}</ul>"
 
 
 def claims_block(verdicts: list[ClaimVerdict]) -> str:

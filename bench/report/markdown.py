@@ -6,10 +6,21 @@ from html import escape
 from typing import Any
 
 from bench.claims import ClaimVerdict
-from bench.compare import THRESHOLD_FACTOR, CaseComparison
+from bench.compare import CaseComparison
+from bench.headline import Finding, shared_texts
+from bench.report.cells import CLAIM_HEAD, COMPARISON_HEAD, claim_cells, comparison_cells, gate_rule
 
-VERDICT_MARK = {"worse": "🔴 worse", "better": "🟢 better", "no change": "no change", "missing": "⚪ missing"}
+VERDICT_MARK = {
+    "worse": "🔴 worse",
+    "better": "🟢 better",
+    "no change": "no change",
+    "missing": "🔴 missing",
+    "not ok": "🔴 not ok",
+    "baseline not ok": "⚪ baseline not ok",
+    "new": "⚪ new",
+}
 CLAIM_MARK = {"pass": "✅ pass", "fail": "❌ fail", "inconclusive": "❔ inconclusive"}
+FINDING_MARK = {"info": "", "warn": "⚠️ ", "fail": "❌ "}
 
 
 def _cell(text: object) -> str:
@@ -45,60 +56,66 @@ def cases_table(summary: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def warnings_list(summary: dict[str, Any]) -> str:
-    items = [f"- **{_cell(c['case'])}**: {_cell(w)}" for c in summary.get("cases", []) for w in c.get("warnings", [])]
-    items += [
-        f"- **{_cell(c['case'])}** failed: {_cell(c['error'])}" for c in summary.get("cases", []) if c.get("error")
-    ]
-    return "\n".join(items)
+def findings_list(findings: list[Finding]) -> str:
+    lines = []
+    for finding in findings:
+        lines.append(f"- {FINDING_MARK[finding.level]}{_cell(finding.text)}")
+        lines += [f"  - {_cell(detail)}" for detail in finding.details]
+    return "\n".join(lines)
+
+
+def notes_list(cases: list[dict[str, Any]]) -> str:
+    notes = shared_texts(cases, "notes")
+    return "\n".join(
+        f"- **{'all cases' if n.every_case else _cell(', '.join(n.cases))}**: {_cell(n.text)}" for n in notes
+    )
 
 
 def claims_table(verdicts: list[ClaimVerdict]) -> str:
-    lines = ["| claim | case | verdict | measured | 95% CI |", "| --- | --- | --- | ---: | ---: |"]
-    for v in verdicts:
-        ci = f"[{v.ci[0]:.1f}, {v.ci[1]:.1f}]" if v.ci else "-"
-        lines.append(f"| {_cell(v.claim)} | {_cell(v.case)} | {CLAIM_MARK[v.status]} | {_ms(v.value)} | {ci} |")
+    lines = ["| " + " | ".join(CLAIM_HEAD) + " |", "| --- | --- | --- | ---: | ---: | --- |"]
+    for verdict in verdicts:
+        cells = [_cell(c) for c in claim_cells(verdict)]
+        cells[2] = CLAIM_MARK[verdict.status]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
 def comparison_table(comparisons: list[CaseComparison], baseline: str, candidate: str, threshold: float) -> str:
     lines = [
-        f"Baseline `{_cell(baseline)}` vs candidate `{_cell(candidate)}`; a change counts when it exceeds "
-        f"{threshold:.0%} (p95: {THRESHOLD_FACTOR['p95'] * threshold:.0%}) and its 99% block-bootstrap interval "
-        "excludes zero.",
+        f"Baseline `{_cell(baseline)}` vs candidate `{_cell(candidate)}`. {gate_rule(threshold)}",
         "",
-        "| case | verdict | p50 ms (base → new) | Δp50 [99% CI] | p95 ms (base → new) | Δp95 [99% CI] |",
-        "| --- | --- | ---: | ---: | ---: | ---: |",
+        "| " + " | ".join(COMPARISON_HEAD) + " |",
+        "| --- | --- | ---: | ---: | ---: | ---: | --- |",
     ]
     for comparison in comparisons:
-        cells = []
-        for stat in ("p50", "p95"):
-            delta = comparison.deltas.get(stat)
-            if delta is None:
-                cells += ["-", "-"]
-                continue
-            cells.append(f"{delta.baseline:.1f} → {delta.candidate:.1f}")
-            cells.append(f"{delta.delta:+.1f} ({delta.relative:+.0%}) [{delta.ci[0]:+.1f}, {delta.ci[1]:+.1f}]")
-        lines.append(f"| {_cell(comparison.case)} | {VERDICT_MARK[comparison.verdict]} | " + " | ".join(cells) + " |")
+        cells = [_cell(c) for c in comparison_cells(comparison)]
+        cells[1] = VERDICT_MARK[comparison.verdict]
+        lines.append("| " + " | ".join(cells) + " |")
     return "\n".join(lines)
 
 
-def run_summary(summary: dict[str, Any], verdicts: list[ClaimVerdict], environment: dict[str, Any]) -> str:
+def run_summary(
+    summary: dict[str, Any], findings: list[Finding], verdicts: list[ClaimVerdict], environment: dict[str, Any]
+) -> str:
     parts = [
         f"## streambench: {_cell(summary['scenario'])} ({summary['status']})",
         "",
         f"Run `{summary['run_id']}`",
         "",
+        "### What this run says",
+        "",
+        findings_list(findings),
+        "",
+        "### Cases",
+        "",
+        cases_table(summary),
+        "",
     ]
-    parts += [cases_table(summary), ""]
-    warnings = warnings_list(summary)
-    if warnings:
-        parts += ["### Warnings", "", warnings, ""]
     if verdicts:
         parts += ["### Claims", "", claims_table(verdicts), ""]
-    notes = [f"- **{_cell(c['case'])}**: {_cell(n)}" for c in summary.get("cases", []) for n in c.get("notes", [])]
+    notes = notes_list(summary.get("cases", []))
     if notes:
-        parts += ["### Notes", "", *notes, ""]
+        parts += ["### Notes", "", notes, ""]
     packages = ", ".join(f"{k} {v}" for k, v in environment.get("packages", {}).items() if v)
     machine = f"{_cell(environment.get('cpu_model', '?'))} x{environment.get('cpu_count', '?')}"
     revision = environment.get("git_revision") or "?"

@@ -11,7 +11,9 @@ import pandas as pd
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # after use("Agg"): no display here
+from matplotlib.ticker import MaxNLocator, PercentFormatter
 
+LOG_SPAN = 10  # swept values spanning more than this factor read better on a log axis
 PHASES = ("offer_ms", "ice_connected_ms", "connected_ms", "first_frame_ms", "queue_wait_ms", "first_output_ms")
 
 
@@ -30,7 +32,7 @@ def _shown(samples: pd.DataFrame, case: str) -> pd.DataFrame:
 
 def _median(values: pd.Series) -> float:
     values = values.dropna()
-    return float(values.median()) if len(values) else 0.0
+    return float(values.median()) if len(values) else np.nan
 
 
 def latency_cdf(samples: pd.DataFrame, cases: list[str], labels: dict[str, str] | None = None) -> bytes:
@@ -47,24 +49,72 @@ def latency_cdf(samples: pd.DataFrame, cases: list[str], labels: dict[str, str] 
     return _png(figure)
 
 
-def latency_vs_param(samples: pd.DataFrame, cases: list[dict[str, Any]], param: str) -> bytes:
-    """Box per value of `param` (per target), output fps on a second axis."""
-    rows = sorted((c for c in cases if param in c["params"]), key=lambda c: (c["target"], c["params"][param]))
-    figure, axes = plt.subplots(figsize=(9, 4.5))
-    data = [_shown(samples, c["case"])["latency_ms"].to_numpy() for c in rows]
-    positions = np.arange(len(rows))
-    axes.boxplot([d if len(d) else [np.nan] for d in data], positions=positions, widths=0.5, showfliers=False)
-    axes.set_xticks(positions, [f"{c['target']}\n{param}={c['params'][param]:g}" for c in rows], fontsize=7)
-    axes.set(ylabel="content latency (ms)", title=f"Latency vs {param}")
-    axes.grid(alpha=0.3, axis="y")
-    fps_axis = axes.twinx()
-    fps_axis.plot(positions, [c["fps"] for c in rows], "o--", color="tab:orange", label="output fps")
-    fps_axis.set_ylabel("output fps", color="tab:orange")
-    event = [((c.get("event_latency_ms") or {}).get("p50")) for c in rows]
-    if any(e is not None for e in event):
-        axes.plot(positions, [np.nan if e is None else e for e in event], "s:", color="tab:green", label="event p50")
-        axes.legend(fontsize=7, loc="upper left")
+def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes:
+    """One panel per swept series (target and what it holds fixed): content p50 and p95 with their 95 % CI bands,
+    event-to-display p50, and output fps on a second axis; cases that do not sweep `param` are flat lines."""
+    swept = [c for c in cases if isinstance((c.get("params") or {}).get(param), int | float) and c.get("latency_ms")]
+    series: dict[str, list[dict[str, Any]]] = {}
+    for case in swept:
+        series.setdefault(_series_label(case, param), []).append(case)
+    flat = [c for c in cases if param not in (c.get("params") or {}) and c.get("latency_ms")][:3]
+    columns = min(len(series), 2)
+    rows = -(-len(series) // columns)
+    figure, grid = plt.subplots(rows, columns, figsize=(9 if columns == 1 else 12, 4.5 * rows), squeeze=False)
+    for axes, (label, members) in zip(grid.flat, series.items(), strict=False):
+        members.sort(key=lambda c: c["params"][param])
+        x = np.array([c["params"][param] for c in members], dtype=float)
+        handles = [
+            _line_with_band(axes, x, members, "latency_ms", "p50", "tab:blue", "content p50"),
+            _line_with_band(axes, x, members, "latency_ms", "p95", "tab:red", "content p95"),
+        ]
+        if all(c.get("event_latency_ms") for c in members):
+            handles.append(
+                _line_with_band(axes, x, members, "event_latency_ms", "p50", "tab:green", "event-to-display p50")
+            )
+        for index, case in enumerate(c for c in flat if c.get("transform") == members[0].get("transform")):
+            handles.append(
+                axes.axhline(
+                    case["latency_ms"]["p50"],
+                    color="0.4",
+                    linestyle=(0, (4, 2 + 2 * index)),
+                    linewidth=1,
+                    label=f"{case['case']} content p50",
+                )
+            )
+        fps_axis = axes.twinx()
+        (fps_line,) = fps_axis.plot(
+            x, [c.get("fps") or 0 for c in members], "x--", color="tab:orange", label="output fps"
+        )
+        handles.append(fps_line)
+        fps_axis.set_ylabel("output fps", color="tab:orange")
+        fps_axis.set_ylim(bottom=0)
+        if x.min() > 0 and x.max() / x.min() > LOG_SPAN:
+            axes.set_xscale("log")
+        axes.set_xticks(x, [f"{v:g}" for v in x])
+        axes.minorticks_off()
+        axes.set_ylim(bottom=0)
+        axes.set(xlabel=param, ylabel="latency (ms)", title=label)
+        axes.grid(alpha=0.3)
+        axes.legend(handles=handles, fontsize=7, loc="upper left")
+    for axes in list(grid.flat)[len(series) :]:
+        axes.set_visible(False)
     return _png(figure)
+
+
+def _line_with_band(
+    axes: plt.Axes, x: np.ndarray, cases: list[dict[str, Any]], family: str, stat: str, colour: str, label: str
+) -> Any:
+    """A percentile across the swept values, shaded between the ends of its 95 % CI where the summary has one."""
+    stats = [c.get(family) or {} for c in cases]
+    (line,) = axes.plot(x, [s.get(stat, np.nan) for s in stats], "o-", color=colour, label=label)
+    bands = [s.get(f"{stat}_ci") or (np.nan, np.nan) for s in stats]
+    axes.fill_between(x, [b[0] for b in bands], [b[1] for b in bands], color=colour, alpha=0.15, linewidth=0)
+    return line
+
+
+def _series_label(case: dict[str, Any], param: str) -> str:
+    fixed = ", ".join(f"{k}={v}" for k, v in (case.get("params") or {}).items() if k != param)
+    return " ".join(p for p in (f"{case.get('target')}/{case.get('transform')}", fixed) if p)
 
 
 def latency_over_time(samples: pd.DataFrame, cases: list[str]) -> bytes:
@@ -84,44 +134,65 @@ def latency_over_time(samples: pd.DataFrame, cases: list[str]) -> bytes:
 
 
 def breakdown(samples: pd.DataFrame, cases: list[dict[str, Any]]) -> bytes | None:
-    """Median per-frame stages (stacked) and set-up phases, where a transport reports them."""
-    stage_columns = [c for c in samples.columns if c.startswith("stage_")]
-    has_phases = any(c.get("setup_ms") for c in cases)
-    if not stage_columns and not has_phases:
+    """Median per-frame stages (stacked) and session set-up phases, each panel only where a transport reports it."""
+    stages = {
+        column: [_median(_shown(samples, c["case"])[column]) for c in cases]
+        for column in samples.columns
+        if column.startswith("stage_")
+    }
+    stages = {column: medians for column, medians in stages.items() if not np.isnan(medians).all()}
+    phases = {
+        phase: [(c.get("setup_ms") or {}).get(phase, np.nan) for c in cases]
+        for phase in PHASES
+        if any(phase in (c.get("setup_ms") or {}) for c in cases)
+    }
+    panels = [(draw, data) for draw, data in ((_stages_panel, stages), (_phases_panel, phases)) if data]
+    if not panels:
         return None
-    figure, (stages_axis, phases_axis) = plt.subplots(1, 2, figsize=(11, 4.5))
+    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1, 4.5), squeeze=False)
     names = [c["case"] for c in cases]
-    bottom = np.zeros(len(cases))
-    for column in stage_columns:
-        medians = np.array([_median(_shown(samples, name)[column]) for name in names])
-        label = column.removeprefix("stage_").removesuffix("_ms")
-        stages_axis.bar(range(len(names)), medians, bottom=bottom, label=label)
-        bottom += medians
-    stages_axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
-    stages_axis.set(ylabel="ms (median)", title="Per-frame stages")
-    if stage_columns:
-        stages_axis.legend(fontsize=7)
-    width = 0.8 / len(PHASES)
-    for index, phase in enumerate(PHASES):
-        values = [(c.get("setup_ms") or {}).get(phase, np.nan) for c in cases]
-        if not all(np.isnan(v) for v in values):
-            phases_axis.bar(np.arange(len(names)) + index * width, values, width, label=phase)
-    phases_axis.set_xticks(np.arange(len(names)) + 0.4, names, rotation=30, ha="right", fontsize=7)
-    phases_axis.set(ylabel="ms from the first request", title="Session set-up")
-    phases_axis.legend(fontsize=7)
+    for axis, (draw, data) in zip(axes.flat, panels, strict=True):
+        draw(axis, names, data)
     return _png(figure)
 
 
+def _stages_panel(axis: plt.Axes, names: list[str], stages: dict[str, list[float]]) -> None:
+    bottom = np.zeros(len(names))
+    for column, medians in stages.items():
+        heights = np.nan_to_num(np.array(medians, dtype=float))
+        axis.bar(range(len(names)), heights, bottom=bottom, label=column.removeprefix("stage_").removesuffix("_ms"))
+        bottom += heights
+    axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
+    axis.set(ylabel="ms (median)", title="Per-frame stages")
+    axis.legend(fontsize=7)
+
+
+def _phases_panel(axis: plt.Axes, names: list[str], phases: dict[str, list[float]]) -> None:
+    width = 0.8 / len(phases)
+    for index, (phase, values) in enumerate(phases.items()):
+        axis.bar(np.arange(len(names)) + index * width, values, width, label=phase.removesuffix("_ms"))
+    axis.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=30, ha="right", fontsize=7)
+    axis.set(ylabel="ms from the first request", title="Session set-up (median)")
+    axis.legend(fontsize=7)
+
+
+DELIVERY = (("fps", "output fps"), ("lost_ratio", "lost / dropped frames"), ("rejected", "rejected sessions"))
+
+
 def delivery(cases: list[dict[str, Any]]) -> bytes:
-    figure, axes = plt.subplots(1, 3, figsize=(11, 4))
+    """Output fps always; losses and rejections only when some case has them (an all-zero panel says nothing)."""
+    shown = [(key, title) for key, title in DELIVERY if key == "fps" or any(c.get(key) for c in cases)]
+    absent = [title for key, title in DELIVERY if (key, title) not in shown]
+    figure, axes = plt.subplots(1, len(shown), figsize=(4 + 3.5 * len(shown), 4), squeeze=False)
     names = [c["case"] for c in cases]
-    for axis, (key, title) in zip(
-        axes,
-        (("fps", "output fps"), ("lost_ratio", "lost / dropped ratio"), ("rejected", "rejected sessions")),
-        strict=True,
-    ):
+    for axis, (key, title) in zip(axes.flat, shown, strict=True):
         axis.bar(range(len(names)), [c.get(key) or 0 for c in cases], color="tab:blue")
         axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
-        axis.set_title(title)
+        axis.set_ylim(bottom=0)
+        axis.set_title(title if key != "fps" or not absent else f"{title}\n(no {' and no '.join(absent)})")
         axis.grid(alpha=0.3, axis="y")
+        if key == "lost_ratio":
+            axis.yaxis.set_major_formatter(PercentFormatter(1.0))
+        if key == "rejected":
+            axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     return _png(figure)
