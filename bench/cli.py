@@ -45,6 +45,7 @@ class Group(_FlagsTakeNoValue, TyperGroup):
 app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
+STATUS_STYLE = {"ok": "green", "degraded": "yellow", "partial": "red", "failed": "red"}
 
 
 def _print_version(requested: bool) -> None:
@@ -113,8 +114,14 @@ def run(
         result = run_scenario(loaded, path, out, ProgressObserver(progress))
     console.print(summary_table(result.summary))
     for case in result.summary["cases"]:
+        reasons = case.get("status_reasons") or []
+        for reason in reasons:
+            console.print(
+                f"{case['status']} {case['case']}: {reason}", style=STATUS_STYLE[case["status"]], markup=False
+            )
         for warning in case.get("warnings", []):
-            console.print(f"[yellow]warning[/yellow] {case['case']}: {warning}")
+            if warning not in reasons:
+                console.print(f"warning {case['case']}: {warning}", style="yellow", markup=False)
     console.print(f"run directory: {result.path}")
     if not no_report and result.summary["cases"]:
         from bench.report import render_report

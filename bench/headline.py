@@ -2,8 +2,9 @@
 reference, the best value of each swept parameter, the claims, and what went wrong.
 
 Reports lead with these findings and only render them: every number and interval is computed here, from the run
-directory alone. Differences are medians of block-bootstrapped percentiles (`difference_ci`), because consecutive
-frames are correlated and a per-frame interval would call noise a difference.
+directory alone. Differences of p50 get their interval from `difference_ci`, as the gate's do: it keeps the
+correlation between consecutive frames (a per-frame interval would call noise a difference) and, with repeats,
+the spread between launches.
 """
 
 from __future__ import annotations
@@ -14,7 +15,8 @@ from typing import Any, Literal
 import numpy as np
 
 from bench.claims import ClaimVerdict, evaluate_claims
-from bench.compare import measured_latencies
+from bench.compare import run_cases
+from bench.scenario import comparable_case
 from bench.stats import difference_ci
 from bench.store import RunData
 
@@ -47,6 +49,17 @@ class SharedText:
 
 
 @dataclass(frozen=True)
+class Series:
+    """One case's latencies in capture order and the launch (repeat) each came from."""
+
+    values: np.ndarray
+    launches: np.ndarray
+
+    def __len__(self) -> int:
+        return len(self.values)
+
+
+@dataclass(frozen=True)
 class Difference:
     """p50(candidate) - p50(baseline) in ms with its 95 % interval."""
 
@@ -66,11 +79,14 @@ class Difference:
 def run_findings(run: RunData, verdicts: list[ClaimVerdict] | None = None) -> list[Finding]:
     """The answer first: rankings, the reference, sweeps, claims, then cases that went wrong and warnings."""
     cases = run.summary.get("cases") or []
-    ok = [c for c in cases if c.get("status") == "ok" and _p50(c, "latency_ms") is not None]
-    content = measured_latencies(run)
-    findings = _fastest(ok, content)
-    findings += _against_reference(ok, content, (run.run.get("scenario") or {}).get("reference"))
-    findings += _sweeps(ok, _event_latencies(run), content)
+    measured = [c for c in cases if _p50(c, "latency_ms") is not None]
+    ok = [c for c in measured if c.get("status") == "ok"]
+    content = {case: Series(s.latency_ms, s.repeats) for case, s in run_cases(run).items()}
+    reference = (run.run.get("scenario") or {}).get("reference")
+    matches = _reference_matches(ok, cases, reference)
+    findings = _fastest(ok, content, matches)
+    findings += _against_reference(ok, content, reference, matches)
+    findings += _sweeps(measured, _event_latencies(run), content)
     findings += _claims(evaluate_claims(run) if verdicts is None else verdicts)
     findings += _problems(run.summary, cases)
     return findings
@@ -85,22 +101,31 @@ def shared_texts(cases: list[dict[str, Any]], key: str) -> list[SharedText]:
     return [SharedText(text, tuple(names), len(names) == len(cases) > 1) for text, names in carriers.items()]
 
 
-def _fastest(ok: list[dict[str, Any]], content: dict[str, np.ndarray]) -> list[Finding]:
-    """Per transform, the case with the lowest content p50 and how much slower each other case is."""
+def _fastest(
+    ok: list[dict[str, Any]], content: dict[str, Series], matches: dict[str, dict[str, Any] | str]
+) -> list[Finding]:
+    """Per transform, the case with the lowest content p50 and how much slower each other case is, leaving out
+    what the reference finding states (a case against the fastest when the fastest is its reference)."""
     findings = []
     for transform, group in _grouped(ok, lambda c: c.get("transform", "?")):
         best = min(_measurable(group, content), key=lambda c: _p50(c, "latency_ms"))
+        is_reference = any(match is best for match in matches.values())
+        name = f"{best['case']} (the reference)" if is_reference else best["case"]
         measured = f"content p50 {_with_ci(best, 'latency_ms')}"
         if len(group) == 1:
             p95 = _with_ci(best, "latency_ms", "p95")
             findings.append(Finding("fastest", f"{best['case']}: {measured}, p95 {p95}, {best.get('fps', 0):.1f} fps."))
             continue
         others = [(c, _difference(content.get(best["case"]), content.get(c["case"]))) for c in group if c is not best]
-        lines = [f"{c['case']}: {_versus(d)} (p50 {_p50(c, 'latency_ms'):.1f} ms)" for c, d in others]
+        lines = [
+            f"{c['case']}: {_versus(d)} (p50 {_p50(c, 'latency_ms'):.1f} ms)"
+            for c, d in others
+            if matches.get(c["case"]) is not best
+        ]
         if any(d is not None and d.direction for _, d in others):
-            head = f"{best['case']} is the fastest {transform} case: {measured}"
+            head = f"{name} is the fastest {transform} case: {measured}"
         else:
-            head = f"No {transform} case is significantly faster; {best['case']} has the lowest {measured}"
+            head = f"No {transform} case is significantly faster than {name}: {measured}"
         if len(lines) == 1:
             findings.append(Finding("fastest", f"{head}; {lines[0]}."))
         else:
@@ -108,27 +133,52 @@ def _fastest(ok: list[dict[str, Any]], content: dict[str, np.ndarray]) -> list[F
     return findings
 
 
+def _reference_matches(
+    ok: list[dict[str, Any]], cases: list[dict[str, Any]], reference: str | None
+) -> dict[str, dict[str, Any] | str]:
+    """Per ok case of another target: the reference case it is compared with (`comparable_case`: same transform,
+    same shared params, as `than` claims use), or why there is none."""
+    floor = [c for c in cases if c.get("target") == reference]
+    others = [(c["case"], c.get("transform", ""), c.get("params") or {}) for c in floor]
+    matches: dict[str, dict[str, Any] | str] = {}
+    for case in ok:
+        if not reference or case.get("target") == reference:
+            continue
+        try:
+            chosen = comparable_case(case.get("transform", ""), case.get("params") or {}, others)
+        except ValueError as exc:
+            matches[case["case"]] = str(exc)
+            continue
+        match = next(c for c in floor if c["case"] == chosen)
+        matches[case["case"]] = match if match in ok else f"the reference {chosen} is {match.get('status')}"
+    return matches
+
+
 def _against_reference(
-    ok: list[dict[str, Any]], content: dict[str, np.ndarray], reference: str | None
+    ok: list[dict[str, Any]],
+    content: dict[str, Series],
+    reference: str | None,
+    matches: dict[str, dict[str, Any] | str],
 ) -> list[Finding]:
-    """Every other target's cases against the reference target's case with the same transform and shared params."""
+    """Every other target's ok cases against their reference case."""
     if not reference:
         return []
-    floor = [c for c in ok if c.get("target") == reference]
-    if not floor:
+    if not any(c.get("target") == reference for c in ok):
         text = f"The reference target {reference} has no ok case: nothing is stated against it."
         return [Finding("reference", text, "warn")]
     findings = []
-    for target, group in _grouped([c for c in ok if c.get("target") != reference], lambda c: c.get("target", "?")):
+    for target, group in _grouped([c for c in ok if c["case"] in matches], lambda c: c.get("target", "?")):
         lines = []
         for case in group:
-            match = next((f for f in floor if _comparable(case, f)), None)
-            if match is not None:
+            match = matches[case["case"]]
+            if isinstance(match, str):
+                lines.append(f"{case['case']}: not compared with the reference: {match}")
+            else:
                 d = _difference(content.get(match["case"]), content.get(case["case"]))
                 lines.append(_reference_sentence(case, match, d))
         if len(lines) == 1:
             findings.append(Finding("reference", f"{lines[0]}."))
-        elif lines:
+        else:
             findings.append(Finding("reference", f"{target} against the reference {reference}:", details=tuple(lines)))
     return findings
 
@@ -144,11 +194,11 @@ def _reference_sentence(case: dict[str, Any], reference: dict[str, Any], d: Diff
     return f"{case['case']} is {d} {d.direction} than the reference {reference['case']} ({numbers})"
 
 
-def _sweeps(ok: list[dict[str, Any]], events: dict[str, np.ndarray], content: dict[str, np.ndarray]) -> list[Finding]:
+def _sweeps(measured: list[dict[str, Any]], events: dict[str, Series], content: dict[str, Series]) -> list[Finding]:
     """Per target and swept parameter (other settings fixed): the value with the lowest event-to-display p50,
-    else the lowest content p50."""
+    else the lowest content p50. Degraded values still show where the curve goes, but win only if nothing ok can."""
     findings = []
-    for target, mine in _grouped(ok, lambda c: c.get("target", "?")):
+    for target, mine in _grouped(measured, lambda c: c.get("target", "?")):
         for param in _varying(mine):
             swept = [c for c in mine if param in (c.get("params") or {})]
             for fixed, series in _grouped(swept, lambda c, p=param: _others(c, p)):
@@ -162,8 +212,8 @@ def _sweep(
     param: str,
     fixed: tuple,
     series: list[dict[str, Any]],
-    events: dict[str, np.ndarray],
-    content: dict[str, np.ndarray],
+    events: dict[str, Series],
+    content: dict[str, Series],
 ) -> Finding:
     by_event = all(_p50(c, "event_latency_ms") is not None for c in series)
     family, name, values = (
@@ -173,14 +223,14 @@ def _sweep(
     runner_up = min(_measurable([c for c in series if c is not best], values), key=lambda c: _p50(c, family))
     where = "".join(f", {k}={_fmt(v)}" for k, v in fixed[1:])
     text = (
-        f"{target}{where}: {param} {_fmt(best['params'][param])} gives the lowest {name} p50 "
+        f"{target}{where}: {_setting(best, param)} gives the lowest {name} p50 "
         f"({_with_ci(best, family)}, {best.get('fps', 0):.1f} fps)"
     )
     if by_event:
         spread = [_p50(c, "latency_ms") for c in series]
         text += f"; content p50 is {min(spread):.0f}-{max(spread):.0f} ms across the values"
     d = _difference(values.get(best["case"]), values.get(runner_up["case"]))
-    text += f"; next best: {param} {_fmt(runner_up['params'][param])}, {_versus(d)}."
+    text += f"; next best: {_setting(runner_up, param)}, {_versus(d)}."
     return Finding("sweep", text)
 
 
@@ -193,7 +243,8 @@ def _claims(verdicts: list[ClaimVerdict]) -> list[Finding]:
     if failing:
         text += " Failing: " + "; ".join(f"{v.claim} on {v.case}{_measured(v)}" for v in failing) + "."
     unsure = tuple(
-        f"inconclusive: {v.claim} on {v.case}{_measured(v)}; the interval straddles the bound, measure longer"
+        f"inconclusive: {v.claim} on {v.case}{_measured(v)}: "
+        + (v.reason or "the interval straddles the bound, measure longer")
         for v in verdicts
         if v.status == "inconclusive"
     )
@@ -228,27 +279,45 @@ def _problems(summary: dict[str, Any], cases: list[dict[str, Any]]) -> list[Find
     return findings
 
 
-def _event_latencies(run: RunData) -> dict[str, np.ndarray]:
-    """Event-to-display latencies after warm-up, per case, in capture order (as `measured_latencies` for content)."""
+def _event_latencies(run: RunData) -> dict[str, Series]:
+    """Event-to-display latencies after warm-up, per case, in capture order (as `run_cases` has content latency)."""
     frame = run.samples
     if not len(frame) or "event_latency_ms" not in frame:
         return {}
     measured = frame[~frame["warmup"]].dropna(subset=["event_latency_ms"])
     measured = measured.sort_values(["case", "repeat", "user", "capture_s"])
-    return {case: group["event_latency_ms"].to_numpy(float) for case, group in measured.groupby("case", sort=False)}
+    return {
+        case: Series(group["event_latency_ms"].to_numpy(float), group["repeat"].to_numpy(int))
+        for case, group in measured.groupby("case", sort=False)
+    }
 
 
-def _difference(baseline: np.ndarray | None, candidate: np.ndarray | None) -> Difference | None:
+def _difference(baseline: Series | None, candidate: Series | None) -> Difference | None:
     if baseline is None or candidate is None or min(len(baseline), len(candidate)) < MIN_FRAMES:
         return None
-    delta = float(np.percentile(candidate, 50) - np.percentile(baseline, 50))
-    low, high = difference_ci(baseline, candidate, 50, level=CI_LEVEL)
+    delta = float(np.percentile(candidate.values, 50) - np.percentile(baseline.values, 50))
+    low, high = difference_ci(
+        baseline.values,
+        candidate.values,
+        50,
+        level=CI_LEVEL,
+        baseline_launches=baseline.launches,
+        candidate_launches=candidate.launches,
+    )
     return Difference(delta, low, high)
 
 
-def _measurable(cases: list[dict[str, Any]], values: dict[str, np.ndarray]) -> list[dict[str, Any]]:
-    """The cases with enough frames to compare (all of them if none has): a few lucky frames never win."""
-    return [c for c in cases if len(values.get(c["case"], ())) >= MIN_FRAMES] or cases
+def _measurable(cases: list[dict[str, Any]], values: dict[str, Series]) -> list[dict[str, Any]]:
+    """The cases a winner is picked from: ok ones with enough frames, else any with enough frames, else all.
+    A few lucky frames or a degraded case never win while another case can."""
+    enough = [c for c in cases if len(values.get(c["case"], ())) >= MIN_FRAMES]
+    return [c for c in enough if c.get("status") == "ok"] or enough or cases
+
+
+def _setting(case: dict[str, Any], param: str) -> str:
+    """'stream_every 0.5', with the case's status when it is not ok."""
+    status = case.get("status")
+    return f"{param} {_fmt(case['params'][param])}" + ("" if status == "ok" else f" ({status})")
 
 
 def _versus(d: Difference | None) -> str:
@@ -265,12 +334,6 @@ def _others(case: dict[str, Any], param: str) -> tuple:
 
 def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
-
-
-def _comparable(case: dict[str, Any], reference: dict[str, Any]) -> bool:
-    mine, theirs = case.get("params") or {}, reference.get("params") or {}
-    shared = set(mine) & set(theirs)
-    return case.get("transform") == reference.get("transform") and all(mine[k] == theirs[k] for k in shared)
 
 
 def _varying(cases: list[dict[str, Any]]) -> list[str]:

@@ -63,6 +63,7 @@ class ClientResult:
     app_settings: dict[str, Any] = field(default_factory=dict)  # what the client read from the app, e.g. stream_every
     tick_lag_ms: list[float] = field(default_factory=list)  # how late each capture tick fired (client lag)
     client_errors: list[str] = field(default_factory=list)  # exceptions in the client's own receivers
+    warnings: list[str] = field(default_factory=list)  # the app works, but not the way the case asked
 
     def add_client_error(self, where: str, exc: BaseException) -> str:
         """Keep a harness bug apart from target faults; returns the line recorded."""

@@ -260,4 +260,5 @@ def _outcome(
         app_settings={k: v for a in attempts for k, v in a.result.app_settings.items()},
         client_errors=[e for a in attempts for e in a.result.client_errors],
         tick_lag_ms=[lag for a in attempts for lag in a.result.tick_lag_ms],
+        client_warnings=[w for a in attempts for w in a.result.warnings],
     )

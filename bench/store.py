@@ -91,6 +91,8 @@ class RunData:
         return next((c for c in self.summary.get("cases", []) if c["case"] == case_id), None)
 
     def case_samples(self, case_id: str, measured_only: bool = True) -> pd.DataFrame:
+        if not len(self.samples):
+            return self.samples
         frame = self.samples[self.samples["case"] == case_id]
         if measured_only and len(frame):
             frame = frame[~frame["warmup"]]

@@ -40,6 +40,7 @@ class CaseOutcome:
     app_settings: dict[str, Any] = field(default_factory=dict)
     client_errors: list[str] = field(default_factory=list)
     tick_lag_ms: list[float] = field(default_factory=list)
+    client_warnings: list[str] = field(default_factory=list)
 
 
 def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -211,7 +212,7 @@ def _orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str
 def _warnings(
     outcome: CaseOutcome, slope: float | None, cpu: float | None, orientation_problems: list[str]
 ) -> list[str]:
-    warnings: list[str] = []
+    warnings = list(dict.fromkeys(outcome.client_warnings))
     if _is_backlog(slope, outcome.window_s):
         warnings.append(
             f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "

@@ -110,8 +110,8 @@ def real(run_dir: str, case: str | None) -> None:
             group_count += 1
         per_launch = [np.percentile(frame[frame["repeat"] == r]["latency_ms"], q) for r in launches]
         print(
-            f"  p{q}: per-launch values {min(per_launch):.1f}-{max(per_launch):.1f} ms; single-launch intervals "
-            f"covered the other launches' pooled p{q} {single}/{len(launches)}; 3-launch intervals {groups}/{group_count}"
+            f"  p{q}: per-launch values {min(per_launch):.1f}-{max(per_launch):.1f} ms; intervals covering the "
+            f"other launches' pooled p{q}: single-launch {single}/{len(launches)}, 3-launch {groups}/{group_count}"
         )
 
 

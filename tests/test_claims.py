@@ -6,11 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from bench.catalog import TARGET_KINDS
 from bench.errors import ScenarioError
-from bench.scenario import load_scenario
+from bench.scenario import comparable_case, expand_cases, load_scenario
 
-ROOT = Path(__file__).resolve().parent.parent
 ONE_TARGET = 'name = "c"\n[[targets]]\nkind = "aiortc-echo"\n'
 
 
@@ -43,11 +41,43 @@ def test_malformed_claims_name_the_key(tmp_path: Path, keys: dict, message: str)
         load_scenario(path)
 
 
-def test_shipped_claims_are_the_seed_claims():
-    scenario, _ = load_scenario(ROOT / "scenarios" / "claims.toml")
-    described = {(c.target, c.metric, c.op, c.value, c.than) for c in scenario.claims}
-    assert ("fastrtc-webrtc", "latency_ms.p95", "<", 500, None) in described
-    assert "gradio-stream" in TARGET_KINDS, "the Gradio claims need the gradio-stream target kind"
-    assert ("fastrtc-webrtc", "latency_ms.p50", "<", None, "gradio-stream") in described
-    assert ("gradio-stream", "event_latency_ms.p95", "<", 1000, None) in described
-    assert {t.stream_every for t in scenario.targets if t.kind == "gradio-stream"} == {0.1}
+TWO_TARGETS = (
+    'name = "c"\n[[targets]]\nkind = "fastrtc-webrtc"\ntransform = "flip"\n'
+    '[[targets]]\nkind = "aiortc-echo"\ntransform = {other}\n'
+    '[[claims]]\ntarget = "fastrtc-webrtc"\nmetric = "latency_ms.p50"\nop = "<"\nthan = "aiortc-echo"\n'
+)
+
+
+def test_than_claim_without_a_case_of_the_same_transform_is_refused(tmp_path: Path):
+    """Comparing flip with edges would silently compare the wrong thing: refused at load, naming both sides."""
+    path = tmp_path / "s.toml"
+    path.write_text(TWO_TARGETS.format(other='"edges"'))
+    with pytest.raises(ScenarioError, match=r"claims\[0\]: fastrtc-webrtc/flip vs aiortc-echo: no case with transform"):
+        load_scenario(path)
+
+
+def test_than_claim_with_several_comparable_cases_is_refused(tmp_path: Path):
+    path = tmp_path / "s.toml"
+    text = TWO_TARGETS.format(other='"flip"').replace("aiortc-echo", "gradio-stream")
+    path.write_text(
+        text.replace('transform = "flip"\n[[claims]]', 'transform = "flip"\nstream_every = [0.1, 0.5]\n[[claims]]')
+    )
+    with pytest.raises(ScenarioError, match=r"several cases to compare with: gradio-stream/flip/stream_every=0\.1"):
+        load_scenario(path)
+
+
+def test_than_claim_matches_the_same_swept_value(tmp_path: Path):
+    """delay_ms = 0 on one side is compared with delay_ms = 0 on the other, not with 50."""
+    path = tmp_path / "s.toml"
+    path.write_text(TWO_TARGETS.format(other='"flip"\ndelay_ms = [0, 50]'))
+    cases = expand_cases(load_scenario(path)[0])
+    mine = next(c for c in cases if c.target == "fastrtc-webrtc")
+    others = [(c.case_id, c.transform, c.params) for c in cases if c.target == "aiortc-echo"]
+    assert comparable_case(mine.transform, mine.params, others) == "aiortc-echo/flip/delay_ms=0"
+
+
+def test_than_claim_pairs_like_with_like(tmp_path: Path):
+    path = tmp_path / "s.toml"
+    path.write_text(TWO_TARGETS.format(other='["edges", "flip"]'))
+    scenario, _ = load_scenario(path)
+    assert scenario.claims[0].than == "aiortc-echo"

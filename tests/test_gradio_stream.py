@@ -81,6 +81,9 @@ def test_mid_stream_transform_change_delay_is_reported(tmp_path: Path):
     assert switch is not None and switch["n"] == 1
     assert 0 < switch["p50"] < 2000
     assert measured["orientations"].get("identity", 0) > 0 and measured["orientations"].get("flip_ud", 0) > 0
+    # each phase shows the orientation of its own transform: no "the transform did not run" false alarm
+    assert not any("orientation" in w for w in measured["warnings"]), measured["warnings"]
+    assert measured["status"] == "ok", measured["status_reasons"]
 
 
 def test_users_beyond_concurrency_limit_wait_in_the_queue(tmp_path: Path):
@@ -120,7 +123,7 @@ def app(tmp_path_factory: pytest.TempPathFactory) -> Iterator[RunningTarget]:
 
 
 def drive(
-    url: str, camera: VirtualCamera, config: ClientConfig, alongside: Callable[[], Awaitable[None]] | None = None
+    camera: VirtualCamera, config: ClientConfig, alongside: Callable[[], Awaitable[None]] | None = None
 ) -> ClientResult:
     """Our client in this process, as the runner drives it, with `alongside` running in the same event loop."""
 
@@ -145,7 +148,7 @@ async def hog_the_loop() -> None:
 
 def test_a_late_tick_sends_the_frame_current_when_it_fires(app: RunningTarget):
     camera = VirtualCamera(320, 240, 30)
-    result = drive(app.url, camera, ClientConfig(app.url, 3.0, 1, "flip"), hog_the_loop)
+    result = drive(camera, ClientConfig(app.url, 3.0, 1, "flip"), hog_the_loop)
     assert [s.status for s in result.sessions] == ["ok"], result.errors
     assert len(result.tick_lag_ms) == pytest.approx(3.0 / 0.1, abs=2), "one lag per 0.1 s tick"
     assert min(result.tick_lag_ms) > -5 and max(result.tick_lag_ms) > 100, "the blocked loop made ticks late"
@@ -160,7 +163,7 @@ def test_repeated_frames_are_timed_from_their_first_send_and_outputs_carry_orien
     """A 4 fps camera under a 0.1 s timer sends each frame 2-3 times; the transform switches half way."""
     camera = VirtualCamera(320, 240, 4)
     params = {"switch_transform": "flip", "switch_at_s": 1.5}
-    result = drive(app.url, camera, ClientConfig(app.url, 3.0, 1, "identity", params))
+    result = drive(camera, ClientConfig(app.url, 3.0, 1, "identity", params))
     assert [s.status for s in result.sessions] == ["ok"], result.errors
     first_send: dict[int, float] = {}
     for send in sorted(result.sends, key=lambda s: s.send_s):
@@ -188,9 +191,7 @@ def test_a_fetch_bug_fails_the_session_as_a_client_error_not_a_stalled_target(ap
         return real_decode(image)
 
     monkeypatch.setattr(gradio_stream, "decode_marker", decode_then_break)
-    camera = VirtualCamera(320, 240, 30)
-    duration_s = 4.0
-    result = drive(app.url, camera, ClientConfig(app.url, duration_s, 1, "flip"))
+    result = drive(VirtualCamera(320, 240, 30), ClientConfig(app.url, 4.0, 1, "flip"))
     session = result.sessions[0]
     assert session.status == "failed"
     assert (session.error or "").startswith("streambench client error"), session.error
@@ -198,5 +199,5 @@ def test_a_fetch_bug_fails_the_session_as_a_client_error_not_a_stalled_target(ap
     assert all(e == "user 0 output fetch: ValueError: marker decoder broke" for e in result.client_errors)
     assert not any("stalled" in e for e in [*result.errors, session.error or ""]), result.errors
     assert len(result.receipts) == 3, "the outputs decoded before the break were kept"
-    last_send_s = max(s.send_s for s in result.sends) - camera.started
-    assert last_send_s < duration_s - 1, "the session stops streaming at once"
+    streamed_on_s = max(s.send_s for s in result.sends) - max(r.recv_s for r in result.receipts)
+    assert streamed_on_s < 0.5, "the session stops streaming at the break, not at the end of the run"

@@ -118,7 +118,7 @@ def test_cases_are_ranked_only_against_the_same_transform():
 def test_a_few_lucky_frames_never_win():
     run = synthetic_run(case("lucky/flip", jittery(20, seed=16, n=5)), case("steady/flip", jittery(50, seed=17)))
     (fastest,) = of_kind(run_findings(run), "fastest")
-    assert fastest.text.startswith("No flip case is significantly faster; steady/flip has the lowest content p50 50")
+    assert fastest.text.startswith("No flip case is significantly faster than steady/flip: content p50")
     assert "lucky/flip: too few frames to compare" in fastest.text
 
 
@@ -135,8 +135,12 @@ def test_each_target_is_stated_against_the_reference():
     run = synthetic_run(
         case("app/flip", jittery(60, seed=9)), case("floor/flip", jittery(50, seed=10)), reference="floor"
     )
-    (finding,) = of_kind(run_findings(run), "reference")
+    findings = run_findings(run)
+    (finding,) = of_kind(findings, "reference")
     assert finding.text.startswith("app/flip is +") and "slower than the reference floor/flip" in finding.text
+    (fastest,) = of_kind(findings, "fastest")
+    assert fastest.text.startswith("floor/flip (the reference) is the fastest flip case")
+    assert "app/flip" not in fastest.text, "what the reference finding says is not said twice"
     delta, low, _ = (float(v) for v in DELTA.search(finding.text).groups())
     assert 8 < delta < 12 and low > 0
     assert "ratio 1.2" in finding.text
@@ -157,6 +161,17 @@ def test_the_reference_is_matched_on_transform_and_shared_params():
     assert "than the reference floor/flip/users=4" in finding.details[1]
 
 
+def test_a_case_with_several_possible_references_is_not_compared_silently():
+    run = synthetic_run(
+        case("app/flip", jittery(60, seed=16)),
+        case("floor/flip/delay_ms=0", jittery(50, seed=17), params={"delay_ms": 0}),
+        case("floor/flip/delay_ms=50", jittery(100, seed=18), params={"delay_ms": 50}),
+        reference="floor",
+    )
+    (finding,) = of_kind(run_findings(run, []), "reference")
+    assert finding.text.startswith("app/flip: not compared with the reference: several cases to compare with")
+
+
 def test_the_best_swept_value_is_the_one_with_the_lowest_event_to_display_p50():
     cases = []
     for seed, every in enumerate((0.5, 0.1, 1.0)):
@@ -173,6 +188,17 @@ def test_the_best_swept_value_is_the_one_with_the_lowest_event_to_display_p50():
     low, high = (int(v) for v in re.search(r"content p50 is (\d+)-(\d+) ms", sweep.text).groups())
     assert abs(low - 60) <= 2 and abs(high - 70) <= 2, "content p50 is stated across the swept values"
     assert "next best: stream_every 0.5, +" in sweep.text and "slower" in sweep.text
+
+
+def test_a_degraded_swept_value_is_shown_but_does_not_win():
+    steady, lucky = jittery(60, seed=35), jittery(40, seed=36, n=6)
+    run = synthetic_run(
+        case("gradio/flip/stream_every=0.1", steady, steady + 50, {"stream_every": 0.1}),
+        case("gradio/flip/stream_every=0.5", lucky, lucky, {"stream_every": 0.5}, status="degraded"),
+    )
+    (sweep,) = of_kind(run_findings(run, []), "sweep")
+    assert sweep.text.startswith("gradio: stream_every 0.1 gives the lowest event-to-display p50")
+    assert "next best: stream_every 0.5 (degraded), too few frames to compare" in sweep.text
 
 
 def test_without_event_latency_the_sweep_ranks_content_latency():

@@ -52,12 +52,12 @@ def test_cli_run_writes_summary_per_contract(tmp_path: Path, process_token: str)
     run_dir = next((tmp_path / "runs").iterdir())
     summary = json.loads((run_dir / "summary.json").read_text())
     assert summary["scenario"] == "e2e" and summary["status"] == "ok" and summary["run_id"] == run_dir.name
+    assert summary["schema_version"] >= 2
     assert [c["case"] for c in summary["cases"]] == ["aiortc-echo/identity", "aiortc-echo/flip"]
     for case in summary["cases"]:
         assert case.keys() >= CONTRACT_CASE_KEYS
         assert case["latency_ms"].keys() >= CONTRACT_LATENCY_KEYS
-        assert case["status"] == "ok" and case["n"] > 20
-        assert case["latency_ms"]["p50_ci"][0] <= case["latency_ms"]["p50"] <= case["latency_ms"]["p50_ci"][1]
+        assert case["status"] == "ok" and case["n"] > 20 and not case["status_reasons"]
         assert not case["warnings"], case["warnings"]
     samples = read_samples(run_dir / "samples.parquet")
     assert {"run", "case", "repeat", "sample_id", "capture_s", "send_s", "recv_s", "latency_ms", "status"} <= set(
@@ -98,3 +98,25 @@ def test_handler_slower_than_frame_interval_is_flagged_as_backlog(tmp_path: Path
     assert case["backlog"] is True
     assert case["growth_ms_per_s"] > 100, "50 ms of work per 33 ms frame falls behind ~500 ms per s"
     assert any("backlog" in w for w in case["warnings"])
+
+
+@pytest.mark.slow
+def test_target_killed_mid_run_makes_the_run_partial_and_exits_3(tmp_path: Path, process_token: str):
+    """Frames measured before the crash are kept; the case and the run say partial; nothing is left running."""
+    app = Path(__file__).parent / "apps" / "dies_mid_run.py"
+    scenario = write_scenario(
+        tmp_path,
+        f"duration_s = 8\nwarmup_s = 1\n[source]\nwidth = 320\nheight = 240\nfps = 15\n"
+        f'[[targets]]\nkind = "aiortc-echo"\napp = "{app}"\nready_path = "/health"\n',
+    )
+    result = run_cli("run", str(scenario), "--out", str(tmp_path / "runs"), "--no-report")
+    assert result.returncode == 3, result.stdout + result.stderr
+    assert not processes_with_token(process_token), "no target outlives the run"
+    run_dir = next((tmp_path / "runs").iterdir())
+    summary = json.loads((run_dir / "summary.json").read_text())
+    case = summary["cases"][0]
+    assert summary["status"] == "partial" and case["status"] == "partial", case
+    assert any("sessions failed" in reason for reason in case["status_reasons"]), case["status_reasons"]
+    # 2 s of frames between the warm-up and the kill at ~3 s: about 30 at 15 fps
+    assert case["n"] >= 10
+    assert (read_samples(run_dir / "samples.parquet")["status"] == "ok").sum() >= 10

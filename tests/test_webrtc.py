@@ -213,3 +213,4 @@ def test_set_input_without_a_frame_placeholder_is_flagged(tmp_path: Path):
     assert case["n"] > 0
     assert set(case["orientations"]) == {"identity"}
     assert any("did not run" in w for w in case["warnings"])
+    assert case["status"] == "degraded", "a measured echo is not the transform the user asked for"

@@ -146,8 +146,8 @@ class _UserSession:
         }
         response = await self.http.post(f"{self.url}/input_hook", json=inputs)
         if response.status_code == 404:
-            if NO_INPUT_HOOK not in self.result.errors:
-                self.result.errors.append(NO_INPUT_HOOK)
+            if NO_INPUT_HOOK not in self.result.warnings:
+                self.result.warnings.append(NO_INPUT_HOOK)
         elif response.status_code != 200:
             self.result.errors.append(
                 f"user {self.user}: POST /input_hook answered HTTP {response.status_code}: {response.text[:200]}"

@@ -8,6 +8,7 @@ from typing import Any
 
 from bench.claims import ClaimVerdict
 from bench.headline import Finding, shared_texts
+from bench.report.cells import CLAIM_HEAD, claim_cells
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -98,16 +99,11 @@ def notes_block(cases: list[dict[str, Any]]) -> str:
 def claims_block(verdicts: list[ClaimVerdict]) -> str:
     if not verdicts:
         return ""
-    rows = [
-        "<h2>Claims</h2><table><tr><th>claim</th><th>case</th><th>verdict</th><th>measured</th><th>95% CI</th></tr>"
-    ]
-    for v in verdicts:
-        ci = f"[{v.ci[0]:.1f}, {v.ci[1]:.1f}]" if v.ci else "-"
-        measured = "-" if v.value is None else f"{v.value:.1f}"
-        rows.append(
-            f'<tr><td>{escape(v.claim)}</td><td>{escape(v.case)}</td><td class="{v.status}">{escape(v.status)}</td>'
-            f"<td>{measured}</td><td>{ci}</td></tr>"
-        )
+    rows = ["<h2>Claims</h2><table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in CLAIM_HEAD) + "</tr>"]
+    for verdict in verdicts:
+        cells = [f"<td>{escape(c)}</td>" for c in claim_cells(verdict)]
+        cells[2] = f'<td class="{verdict.status}">{escape(verdict.status)}</td>'
+        rows.append("<tr>" + "".join(cells) + "</tr>")
     return "\n".join(rows) + "</table>"
 
 

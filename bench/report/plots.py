@@ -49,13 +49,15 @@ def latency_cdf(samples: pd.DataFrame, cases: list[str], labels: dict[str, str] 
     return _png(figure)
 
 
-def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes:
+def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
     """One panel per swept series (target and what it holds fixed): content p50 and p95 with their 95 % CI bands,
     event-to-display p50, and output fps on a second axis; cases that do not sweep `param` are flat lines."""
     swept = [c for c in cases if isinstance((c.get("params") or {}).get(param), int | float) and c.get("latency_ms")]
     series: dict[str, list[dict[str, Any]]] = {}
     for case in swept:
         series.setdefault(_series_label(case, param), []).append(case)
+    if not series:
+        return None
     flat = [c for c in cases if param not in (c.get("params") or {}) and c.get("latency_ms")][:3]
     columns = min(len(series), 2)
     rows = -(-len(series) // columns)
@@ -95,7 +97,7 @@ def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes:
         axes.set_ylim(bottom=0)
         axes.set(xlabel=param, ylabel="latency (ms)", title=label)
         axes.grid(alpha=0.3)
-        axes.legend(handles=handles, fontsize=7, loc="upper left")
+        axes.legend(handles=handles, fontsize=7, loc="upper center", bbox_to_anchor=(0.5, -0.18), ncol=3)
     for axes in list(grid.flat)[len(series) :]:
         axes.set_visible(False)
     return _png(figure)
@@ -134,46 +136,66 @@ def latency_over_time(samples: pd.DataFrame, cases: list[str]) -> bytes:
 
 
 def breakdown(samples: pd.DataFrame, cases: list[dict[str, Any]]) -> bytes | None:
-    """Median per-frame stages (stacked) and session set-up phases, each panel only where a transport reports it."""
+    """Median per-frame stages and session set-up phases; a panel (and a case in it) only where a transport
+    reports them, so WebRTC cases, which have no per-frame stages, leave no empty bars."""
+    columns = [column for column in samples.columns if column.startswith("stage_")]
     stages = {
-        column: [_median(_shown(samples, c["case"])[column]) for c in cases]
-        for column in samples.columns
-        if column.startswith("stage_")
+        c["case"]: {_label(column): _median(_shown(samples, c["case"])[column]) for column in columns} for c in cases
     }
-    stages = {column: medians for column, medians in stages.items() if not np.isnan(medians).all()}
-    phases = {
-        phase: [(c.get("setup_ms") or {}).get(phase, np.nan) for c in cases]
-        for phase in PHASES
-        if any(phase in (c.get("setup_ms") or {}) for c in cases)
-    }
-    panels = [(draw, data) for draw, data in ((_stages_panel, stages), (_phases_panel, phases)) if data]
+    phases = {c["case"]: {_label(p): (c.get("setup_ms") or {}).get(p, np.nan) for p in PHASES} for c in cases}
+    panels = [
+        (draw, present)
+        for draw, data in ((_stages_panel, stages), (_phases_panel, phases))
+        if (present := _with_data(data))
+    ]
     if not panels:
         return None
-    figure, axes = plt.subplots(1, len(panels), figsize=(5.5 * len(panels) + 1, 4.5), squeeze=False)
-    names = [c["case"] for c in cases]
+    height = 1.8 + 0.45 * max(len(data) for _, data in panels)
+    figure, axes = plt.subplots(1, len(panels), figsize=(6 * len(panels) + 1, height), squeeze=False)
     for axis, (draw, data) in zip(axes.flat, panels, strict=True):
-        draw(axis, names, data)
+        draw(axis, data)
     return _png(figure)
 
 
-def _stages_panel(axis: plt.Axes, names: list[str], stages: dict[str, list[float]]) -> None:
-    bottom = np.zeros(len(names))
-    for column, medians in stages.items():
-        heights = np.nan_to_num(np.array(medians, dtype=float))
-        axis.bar(range(len(names)), heights, bottom=bottom, label=column.removeprefix("stage_").removesuffix("_ms"))
-        bottom += heights
-    axis.set_xticks(range(len(names)), names, rotation=30, ha="right", fontsize=7)
-    axis.set(ylabel="ms (median)", title="Per-frame stages")
-    axis.legend(fontsize=7)
+def _label(column: str) -> str:
+    return column.removeprefix("stage_").removesuffix("_ms")
 
 
-def _phases_panel(axis: plt.Axes, names: list[str], phases: dict[str, list[float]]) -> None:
-    width = 0.8 / len(phases)
-    for index, (phase, values) in enumerate(phases.items()):
-        axis.bar(np.arange(len(names)) + index * width, values, width, label=phase.removesuffix("_ms"))
-    axis.set_xticks(np.arange(len(names)) + 0.4 - width / 2, names, rotation=30, ha="right", fontsize=7)
-    axis.set(ylabel="ms from the first request", title="Session set-up (median)")
-    axis.legend(fontsize=7)
+def _with_data(by_case: dict[str, dict[str, float]]) -> dict[str, dict[str, float]]:
+    """Only the cases, and the labels, that have at least one number."""
+    labels = {label for values in by_case.values() for label, value in values.items() if not np.isnan(value)}
+    return {
+        case: {label: value for label, value in values.items() if label in labels}
+        for case, values in by_case.items()
+        if any(not np.isnan(value) for value in values.values())
+    }
+
+
+def _stages_panel(axis: plt.Axes, stages: dict[str, dict[str, float]]) -> None:
+    names = list(stages)
+    left = np.zeros(len(names))
+    for label in next(iter(stages.values())):
+        widths = np.nan_to_num([stages[name][label] for name in names])
+        axis.barh(range(len(names)), widths, left=left, label=label)
+        left += widths
+    axis.set_yticks(range(len(names)), names, fontsize=7)
+    axis.invert_yaxis()
+    axis.set(xlabel="ms (median per frame)", title="Per-frame stages")
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
+
+
+def _phases_panel(axis: plt.Axes, phases: dict[str, dict[str, float]]) -> None:
+    """Set-up phases are moments, not durations: a marker per phase on each case's timeline."""
+    names = list(phases)
+    rows = np.arange(len(names))
+    axis.hlines(rows, 0, [np.nanmax(list(phases[name].values())) for name in names], color="0.8", linewidth=2)
+    for label, marker in zip(next(iter(phases.values())), "osD^vP", strict=False):
+        axis.plot([phases[name][label] for name in names], rows, marker, linestyle="", markersize=7, label=label)
+    axis.set_yticks(rows, names, fontsize=7)
+    axis.invert_yaxis()
+    axis.set_xlim(left=0)
+    axis.set(xlabel="ms from the first request (median)", title="Session set-up")
+    axis.legend(fontsize=7, loc="center left", bbox_to_anchor=(1.01, 0.5))
 
 
 DELIVERY = (("fps", "output fps"), ("lost_ratio", "lost / dropped frames"), ("rejected", "rejected sessions"))
