@@ -27,7 +27,7 @@ import numpy as np
 from scipy.stats import mannwhitneyu
 
 from bench.errors import UsageError
-from bench.stats import difference_ci
+from bench.stats import MIN_FRAMES, difference_ci
 from bench.store import RunData, load_run
 
 Verdict = Literal["better", "worse", "no change", "missing", "not ok", "baseline not ok", "new"]
@@ -38,7 +38,6 @@ THRESHOLD_FACTOR = {"p50": 1.0, "p95": 2.0}  # times the threshold each percenti
 DEFAULT_THRESHOLD = 0.15
 BASELINE_FORMAT = "streambench-baseline/2"
 OLD_BASELINE_FORMATS = ("streambench-baseline/1",)  # latencies only: every case taken as ok
-MIN_SAMPLES = 10
 
 
 @dataclass
@@ -138,10 +137,10 @@ def compare_cases(
     if candidate is None:
         return CaseComparison(case, "missing", len(baseline.latency_ms), 0, reason="not in this run")
     comparison = CaseComparison(case, "no change", len(baseline.latency_ms), len(candidate.latency_ms))
-    enough = min(comparison.n_baseline, comparison.n_candidate) >= MIN_SAMPLES
+    enough = min(comparison.n_baseline, comparison.n_candidate) >= MIN_FRAMES
     if enough:
         comparison.deltas = _deltas(baseline, candidate, threshold)
-    if baseline.status != "ok" or comparison.n_baseline < MIN_SAMPLES:
+    if baseline.status != "ok" or comparison.n_baseline < MIN_FRAMES:
         comparison.verdict = "baseline not ok"
         comparison.reason = _why(baseline, comparison.n_baseline)
     elif candidate.status != "ok" or not enough:
@@ -178,7 +177,7 @@ def parse_threshold(text: str, option: str = "--threshold") -> float:
 def _why(series: CaseSeries, n: int) -> str:
     if series.status != "ok":
         return f"{series.status}: {'; '.join(series.reasons) or 'no reason recorded'}"
-    return f"only {n} frames measured (at least {MIN_SAMPLES} needed)"
+    return f"only {n} frames measured (at least {MIN_FRAMES} needed)"
 
 
 def _deltas(baseline: CaseSeries, candidate: CaseSeries, threshold: float) -> dict[str, MetricDelta]:

@@ -17,13 +17,12 @@ import numpy as np
 from bench.claims import ClaimVerdict, evaluate_claims
 from bench.compare import run_cases
 from bench.scenario import comparable_case
-from bench.stats import difference_ci
+from bench.stats import MIN_FRAMES, difference_ci
 from bench.store import RunData
 
 FindingKind = Literal["fastest", "reference", "sweep", "claims", "status", "warning"]
 FindingLevel = Literal["info", "warn", "fail"]
 CI_LEVEL = 0.95
-MIN_FRAMES = 10  # with fewer frames on a side, an interval of a difference means nothing
 STATUS_WORDS = {"degraded": "is degraded", "partial": "was only partly measured", "failed": "failed"}
 UNFINISHED = {"running": "is still running or was killed", "interrupted": "was interrupted"}
 
@@ -241,10 +240,9 @@ def _claims(verdicts: list[ClaimVerdict]) -> list[Finding]:
     text = f"Claims: {count['pass']} pass, {count['fail']} fail, {count['inconclusive']} inconclusive."
     failing = [v for v in verdicts if v.status == "fail"]
     if failing:
-        text += " Failing: " + "; ".join(f"{v.claim} on {v.case}{_measured(v)}" for v in failing) + "."
+        text += " Failing: " + "; ".join(f"{v.claim} on {v.case}{_measured(v)}{_why(v)}" for v in failing) + "."
     unsure = tuple(
-        f"inconclusive: {v.claim} on {v.case}{_measured(v)}: "
-        + (v.reason or "the interval straddles the bound, measure longer")
+        f"inconclusive: {v.claim} on {v.case}{_measured(v)}{_why(v) or ': the interval straddles the bound'}"
         for v in verdicts
         if v.status == "inconclusive"
     )
@@ -364,5 +362,12 @@ def _with_ci(case: dict[str, Any], family: str, stat: str = "p50") -> str:
 def _measured(verdict: ClaimVerdict) -> str:
     if verdict.value is None:
         return ""
-    ci = f", 95 % CI [{verdict.ci[0]:.1f}, {verdict.ci[1]:.1f}]" if verdict.ci else ""
+    sign = "+" if verdict.values is not None else ""  # a `than` claim's value is the difference to the other case
+    ci = f", 95 % CI [{verdict.ci[0]:{sign}.1f}, {verdict.ci[1]:{sign}.1f}]" if verdict.ci else ""
+    if verdict.values is not None:
+        return f" ({verdict.value:+.1f} ms vs {verdict.other_case}{ci})"
     return f" (measured {verdict.value:.1f}{ci})"
+
+
+def _why(verdict: ClaimVerdict) -> str:
+    return f": {verdict.reason}" if verdict.reason else ""

@@ -29,6 +29,7 @@ PERCENTILES = (50, 90, 95, 99)
 SE_FLOOR = 0.5  # the standard error never falls below half the iid one: a few batches can agree by chance
 BATCHES = 8  # contiguous batches per launch; 10 or 20 batches lost coverage at rho 0.9 (BENCHMARKS.md)
 CI_LEVEL = 0.95
+MIN_FRAMES = 10  # fewer frames than this say little about a percentile: the gate and the headline refuse to judge
 
 
 @dataclass(frozen=True)

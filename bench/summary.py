@@ -9,14 +9,13 @@ import numpy as np
 import pandas as pd
 
 from bench.records import SessionRecord
-from bench.stats import growth_slope, latency_stats
+from bench.stats import MIN_FRAMES, growth_slope, latency_stats
 
 EXPECTED_ORIENTATION = {"flip": "flip_ud"}
 BACKLOG_SLOPE_MS_PER_S = 10.0
 BACKLOG_MIN_RISE_MS = 100.0
 LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
 CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
-MIN_FRAMES = 10  # fewer measured frames than this say nothing about a percentile
 
 
 @dataclass
@@ -94,7 +93,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "client_cpu_percent": cpu,
         "client_bound": cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT,
         "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
-        "warnings": _warnings(outcome, slope, cpu, orientation_problems),
+        "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, orientation_problems),
         "notes": _notes(outcome, lost, sent),
     }
     errors = outcome.client_errors + outcome.errors
@@ -132,8 +131,6 @@ def _grade(
     rejected = [s for s in sessions if s.status == "rejected"]
     if rejected:
         degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")
-    if n < MIN_FRAMES:
-        degraded.append(f"only {n} frames measured: too few to judge")
     if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
         degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
     degraded += orientation_problems
@@ -183,11 +180,17 @@ def _is_backlog(slope: float | None, window_s: float) -> bool:
 def _orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str]:
     """Outputs not oriented the way the transform implies: the transform did not run (inputs not set?).
 
+    A user's app is held to the case's transform only when the client could hand it over (an input
+    named `transform`, or a POST /input_hook route); otherwise its own default transform is unknown here.
+
     With `switch_transform`, outputs of frames sent before the switch must show the first transform and
     outputs of frames captured after it the second; frames in between may show either.
     """
     if "orientation" not in shown or not shown["orientation"].notna().any():
         return []
+    users_app = outcome.settings.get("url") or outcome.settings.get("app")
+    if users_app and not outcome.app_settings.get("transform_input"):
+        return []  # the case's transform never reached the app: nothing to expect of its outputs
     phases = [(outcome.transform, shown)]
     switch_at = outcome.settings.get("switch_at_s")
     switch_to = outcome.settings.get("switch_transform")
@@ -210,9 +213,11 @@ def _orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str
 
 
 def _warnings(
-    outcome: CaseOutcome, slope: float | None, cpu: float | None, orientation_problems: list[str]
+    outcome: CaseOutcome, n: int, slope: float | None, cpu: float | None, orientation_problems: list[str]
 ) -> list[str]:
     warnings = list(dict.fromkeys(outcome.client_warnings))
+    if 0 < n < MIN_FRAMES:
+        warnings.append(f"only {n} frames measured: percentiles and their intervals are rough (run longer)")
     if _is_backlog(slope, outcome.window_s):
         warnings.append(
             f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "

@@ -83,6 +83,7 @@ class GradioStreamClient:
         async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
             event = await discover_stream_event(http, config.url, config.params.get("api_name"))
             result.app_settings["stream_every"] = event.stream_every
+            result.app_settings["transform_input"] = "transform" in event.input_labels
             sessions = [
                 _Session(user, event, http, camera, config, result, SessionRecord(user)) for user in range(config.users)
             ]

@@ -145,6 +145,7 @@ class _UserSession:
             "delay_ms": self.config.params.get("delay_ms", 0),
         }
         response = await self.http.post(f"{self.url}/input_hook", json=inputs)
+        self.result.app_settings["transform_input"] = response.status_code == 200
         if response.status_code == 404:
             if NO_INPUT_HOOK not in self.result.warnings:
                 self.result.warnings.append(NO_INPUT_HOOK)
