@@ -45,7 +45,7 @@ class Group(_FlagsTakeNoValue, TyperGroup):
 app = typer.Typer(cls=Group, add_completion=False, no_args_is_help=True)
 console = Console(width=None if sys.stdout.isatty() else 160)
 errors = Console(stderr=True)
-STATUS_STYLE = {"ok": "green", "degraded": "yellow", "partial": "red", "failed": "red"}
+FINDING_STYLE = {"info": "", "warn": "yellow", "fail": "red"}
 
 
 def _print_version(requested: bool) -> None:
@@ -113,21 +113,20 @@ def run(
     ) as progress:
         result = run_scenario(loaded, path, out, ProgressObserver(progress))
     console.print(summary_table(result.summary))
-    for case in result.summary["cases"]:
-        reasons = case.get("status_reasons") or []
-        for reason in reasons:
-            console.print(
-                f"{case['status']} {case['case']}: {reason}", style=STATUS_STYLE[case["status"]], markup=False
-            )
-        for warning in case.get("warnings", []):
-            if warning not in reasons:
-                console.print(f"warning {case['case']}: {warning}", style="yellow", markup=False)
+    from bench.headline import run_findings
+    from bench.store import load_run
+
+    finished = load_run(result.path)
+    console.print("What this run says:", style="bold")
+    for finding in run_findings(finished):
+        console.print(f"- {finding.text}", style=FINDING_STYLE[finding.level], markup=False, highlight=False)
+        for detail in finding.details:
+            console.print(f"    {detail}", markup=False, highlight=False)
     console.print(f"run directory: {result.path}")
     if not no_report and result.summary["cases"]:
         from bench.report import render_report
-        from bench.store import load_run
 
-        paths = render_report(load_run(result.path), report_dir / result.path.name)
+        paths = render_report(finished, report_dir / result.path.name)
         console.print(f"report: {paths.html} (Markdown: {paths.markdown})")
     if result.interrupted:
         errors.print(f"interrupted: finished cases kept in {result.path}")

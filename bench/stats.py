@@ -100,15 +100,16 @@ def quantile_ci(
     `launches` labels each value with the launch (repeat) it came from; values
     of one launch must be contiguous and in capture order. With one launch the
     batches are `BATCHES` contiguous slices of it; with several, the interval
-    is the wider of the within-launch one (every launch cut into batches) and
-    the one across launches (each launch one batch).
+    is the wider of the within-launch one (every launch cut into at least two
+    batches) and the one across launches (each launch one batch).
     """
     data, labels = _finite(values, launches)
     if data.size == 0:
         raise ValueError("no finite values")
     estimate = float(np.percentile(data, q))
     launch_groups = [data[labels == label] for label in dict.fromkeys(labels.tolist())]
-    within = [batch for group in launch_groups for batch in _split(group, max(1, BATCHES // len(launch_groups)))]
+    per_launch = max(2, BATCHES // len(launch_groups))
+    within = [batch for group in launch_groups for batch in _split(group, per_launch)]
     interval = _interval(data, q, estimate, within, level, f"batch means ({len(within)} batches)")
     if len(launch_groups) > 1:
         across = _interval(data, q, estimate, launch_groups, level, f"across {len(launch_groups)} launches")
