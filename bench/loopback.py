@@ -1,4 +1,4 @@
-"""Keep the harness's own WebRTC traffic on 127.0.0.1 (PROTOCOLS.md, "Loopback ICE").
+"""Keep the harness's own WebRTC traffic on 127.0.0.1 (docs/PROTOCOLS.md, "Loopback ICE").
 
 The aioice patch itself lives in `loopback_site/sitecustomize.py` (which the
 launcher puts on every target's PYTHONPATH and which may import nothing from

@@ -42,6 +42,20 @@ def processes_with_token(token: str) -> list[int]:
     return found
 
 
+def breaks_after(function, calls: int):
+    """`function`, but raising ValueError from call `calls` + 1 on: a bug in the harness's own code."""
+    count = 0
+
+    def broken(*args, **kwargs):
+        nonlocal count
+        count += 1
+        if count > calls:
+            raise ValueError("marker decoder broke")
+        return function(*args, **kwargs)
+
+    return broken
+
+
 @pytest.fixture
 def process_token(monkeypatch: pytest.MonkeyPatch) -> str:
     """A unique token in this test's environment, inherited by every process it starts."""

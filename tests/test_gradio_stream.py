@@ -19,6 +19,7 @@ from bench.media.camera import VirtualCamera
 from bench.records import ClientResult
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
+from tests.conftest import breaks_after
 
 APPS = Path(__file__).parent / "apps"
 
@@ -180,17 +181,7 @@ def test_repeated_frames_are_timed_from_their_first_send_and_outputs_carry_orien
 
 
 def test_a_fetch_bug_fails_the_session_as_a_client_error_not_a_stalled_target(app: RunningTarget, monkeypatch):
-    real_decode = gradio_stream.decode_marker
-    calls = 0
-
-    def decode_then_break(image):
-        nonlocal calls
-        calls += 1
-        if calls > 3:
-            raise ValueError("marker decoder broke")
-        return real_decode(image)
-
-    monkeypatch.setattr(gradio_stream, "decode_marker", decode_then_break)
+    monkeypatch.setattr(gradio_stream, "decode_marker", breaks_after(gradio_stream.decode_marker, 3))
     result = drive(VirtualCamera(320, 240, 30), ClientConfig(app.url, 4.0, 1, "flip"))
     session = result.sessions[0]
     assert session.status == "failed"

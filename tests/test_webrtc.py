@@ -26,7 +26,7 @@ from bench.media.camera import VirtualCamera
 from bench.records import ClientResult
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
-from tests.conftest import processes_with_token
+from tests.conftest import breaks_after, processes_with_token
 
 APPS = Path(__file__).parent / "apps"
 
@@ -134,17 +134,7 @@ def test_target_dying_mid_session_fails_the_session_without_raising(tmp_path: Pa
 
 @pytest.mark.slow
 def test_a_receiver_bug_fails_the_session_as_a_client_error_not_a_stalled_target(echo, monkeypatch):
-    real_decode = webrtc.decode_marker
-    calls = 0
-
-    def decode_then_break(image):
-        nonlocal calls
-        calls += 1
-        if calls > 5:
-            raise ValueError("marker decoder broke")
-        return real_decode(image)
-
-    monkeypatch.setattr(webrtc, "decode_marker", decode_then_break)
+    monkeypatch.setattr(webrtc, "decode_marker", breaks_after(webrtc.decode_marker, 5))
     duration_s = 3.0
     camera, _, result = drive(echo.url, "flip", duration_s)
     returned_after_s = time.perf_counter() - camera.started

@@ -1,4 +1,4 @@
-"""Browser-faithful client for Gradio `.stream()` webcam events (PROTOCOLS.md, gradio 5).
+"""Browser-faithful client for Gradio `.stream()` webcam events (docs/PROTOCOLS.md, gradio 5).
 
 What Gradio's own frontend does, step by step: every `stream_every` s its timer
 grabs the latest webcam frame, mirrored when `mirror_webcam` is on, as a JPEG
