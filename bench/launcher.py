@@ -61,11 +61,16 @@ class RunningTarget:
         return self.process.poll() is None
 
     def stop(self, grace_s: float = 5.0) -> None:
-        """SIGTERM the whole process group, SIGKILL what is left after `grace_s`."""
+        """SIGTERM the whole process group, SIGKILL what is left after `grace_s`.
+
+        SIGCONT follows the SIGTERM: a stopped (hung, SIGSTOPped) process keeps a SIGTERM
+        pending until it runs again, so without it a hung target would sit out the whole grace.
+        """
         _running.discard(self)
-        for sig, wait_s in ((signal.SIGTERM, grace_s), (signal.SIGKILL, 5.0)):
-            with contextlib.suppress(ProcessLookupError):
-                os.killpg(self.process.pid, sig)
+        for signals, wait_s in (((signal.SIGTERM, signal.SIGCONT), grace_s), ((signal.SIGKILL,), 5.0)):
+            for sig in signals:
+                with contextlib.suppress(ProcessLookupError):
+                    os.killpg(self.process.pid, sig)
             with contextlib.suppress(subprocess.TimeoutExpired):
                 self.process.wait(timeout=wait_s)
             if not _group_alive(self.process.pid):

@@ -41,12 +41,23 @@ class Send:
 
 @dataclass
 class SessionRecord:
-    """One user's session: set-up phases (ms from the first request) and how it ended."""
+    """One user's session: set-up phases (ms from the first request), how it ended, and what media it received.
+
+    The received resolutions and bitrate show what a sender adapted to (a WebRTC encoder under a
+    bandwidth cap lowers its bitrate or resolution); latency alone would not.
+    """
 
     user: int
     status: SessionStatus = "ok"
     error: str | None = None
     phases_ms: dict[str, float] = field(default_factory=dict)
+    resolutions: dict[str, int] = field(default_factory=dict)  # "WxH" of each received frame -> frames
+    received_bytes: int = 0  # media bytes received
+    received_s: float | None = None  # over this long: from the first media (connected / process_starts) to the end
+
+    def received_frame(self, width: int, height: int) -> None:
+        key = f"{width}x{height}"
+        self.resolutions[key] = self.resolutions.get(key, 0) + 1
 
 
 @dataclass
@@ -62,6 +73,7 @@ class ClientResult:
     client_cpu_percent: float | None = None
     app_settings: dict[str, Any] = field(default_factory=dict)  # what the client read from the app, e.g. stream_every
     tick_lag_ms: list[float] = field(default_factory=list)  # how late each capture tick fired (client lag)
+    network_stats: list[Any] = field(default_factory=list)  # bench.network PathStats of the relays crossed
     client_errors: list[str] = field(default_factory=list)  # exceptions in the client's own receivers
     warnings: list[str] = field(default_factory=list)  # the app works, but not the way the case asked
 

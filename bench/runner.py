@@ -14,7 +14,7 @@ import signal
 import sys
 import time
 from collections import Counter
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -28,6 +28,8 @@ from bench.errors import TargetError
 from bench.launcher import TargetCommand, launch
 from bench.media.camera import VirtualCamera
 from bench.metadata import collect_environment
+from bench.network.impaired import impaired_url
+from bench.network.profiles import parse_network
 from bench.preflight import check_reachable
 from bench.records import ClientResult, build_samples
 from bench.scenario import Case, Scenario, expand_cases
@@ -154,9 +156,10 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
             users=int(case.settings.get("users") or 1),
             transform=case.transform,
             params=dict(case.settings),
+            network=parse_network(case.settings["network"]) if case.settings.get("network") else None,
         )
         cpu_start, wall_start = time.process_time(), time.perf_counter()
-        result = asyncio.run(_drive(client_for(kind), camera, config))
+        result = asyncio.run(_drive(client_for(kind), camera, config, seed=repeat))
         cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
     end_s = camera.started + scenario.duration_s
     rows = build_samples(result, camera.capture_times(end_s), grace_end_s=end_s, listen_end_s=end_s + GRACE_S)
@@ -164,9 +167,13 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
     return _Attempt(frame, result, cpu_percent)
 
 
-async def _drive(client: Any, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
-    camera.start()
-    return await client.run(camera, config)
+async def _drive(client: Any, camera: VirtualCamera, config: ClientConfig, seed: int = 0) -> ClientResult:
+    """Start the camera and the client, behind the case's network relays when it has a network profile."""
+    async with impaired_url(config.url, config.network, seed) as (url, relays):
+        camera.start()
+        result = await client.run(camera, replace(config, url=url))
+        result.network_stats += [relay.stats for relay in relays]
+    return result
 
 
 def _samples_frame(rows: list[Any], t0: float, warmup_s: float, case: Case, repeat: int) -> pd.DataFrame:
@@ -261,4 +268,5 @@ def _outcome(
         client_errors=[e for a in attempts for e in a.result.client_errors],
         tick_lag_ms=[lag for a in attempts for lag in a.result.tick_lag_ms],
         client_warnings=[w for a in attempts for w in a.result.warnings],
+        network_stats=[path for a in attempts for path in a.result.network_stats],
     )

@@ -15,6 +15,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from bench.catalog import TARGET_KINDS, TRANSFORMS
 from bench.errors import ScenarioError
+from bench.network.profiles import parse_network
 
 DEFAULT_SCENARIO = "quick.toml"
 # settings that never expand into cases
@@ -30,6 +31,7 @@ FIXED_SETTINGS = (
 )
 Number = float | list[float]
 Count = int | list[int]
+NetworkSpec = str | dict[str, Any]
 
 
 class _Strict(BaseModel):
@@ -64,6 +66,16 @@ class TargetSpec(_Strict):
     url: str | None = None
     app: str | None = None
     ready_path: str | None = None
+    network: NetworkSpec | list[NetworkSpec] | None = None
+
+    @field_validator("network")
+    @classmethod
+    def _known_network(cls, value: NetworkSpec | list[NetworkSpec] | None) -> NetworkSpec | list[NetworkSpec] | None:
+        items = _as_list(value) if value is not None else []
+        labels = [parse_network(item).name for item in items]
+        if len(set(labels)) != len(labels):
+            raise ValueError(f"network profiles need distinct names, got {', '.join(labels)} (give each a name key)")
+        return value
 
     @field_validator("kind")
     @classmethod
@@ -182,6 +194,7 @@ def expand_cases(scenario: Scenario) -> list[Case]:
             "stream_every": _as_list(spec.stream_every),
             "concurrency_limit": _as_list(spec.concurrency_limit),
             "time_limit": _as_list(spec.time_limit),
+            "network": _as_list(spec.network),
         }
         for values in itertools.product(*grid.values()):
             settings = dict(zip(grid, values, strict=True))
@@ -190,6 +203,8 @@ def expand_cases(scenario: Scenario) -> list[Case]:
     cases = []
     for spec, transform, settings in raw:
         params = {k: v for k, v in settings.items() if k in varying and v is not None}
+        if "network" in params:
+            params["network"] = parse_network(params["network"]).name
         settings.update({k: getattr(spec, k) for k in FIXED_SETTINGS if getattr(spec, k)})
         settings["mirror"] = spec.mirror
         cases.append(Case(spec.label, spec.kind, transform, settings, params))

@@ -2,20 +2,25 @@
 
 from __future__ import annotations
 
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench.network.profiles import parse_network
+from bench.network.relay import PathStats, merge_paths
 from bench.records import SessionRecord
 from bench.stats import MIN_FRAMES, growth_slope, latency_stats
 
 EXPECTED_ORIENTATION = {"flip": "flip_ud"}
 BACKLOG_SLOPE_MS_PER_S = 10.0
 BACKLOG_MIN_RISE_MS = 100.0
+RELAY_LATE_MS = 5.0  # the relay's own lateness beyond which its impairment is not the one the profile asks
 LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
 CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
+FREEZE_INTERVALS = 3  # no new frame for over this many expected output intervals: a freeze (webrtc-stats uses 3 too)
 
 
 @dataclass
@@ -40,6 +45,7 @@ class CaseOutcome:
     client_errors: list[str] = field(default_factory=list)
     tick_lag_ms: list[float] = field(default_factory=list)
     client_warnings: list[str] = field(default_factory=list)
+    network_stats: list[PathStats] = field(default_factory=list)
 
 
 def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -57,6 +63,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     failed = sum(1 for s in outcome.sessions if s.status == "failed")
     cpu = max(outcome.client_cpu_percent, default=None)
     orientation_problems = _orientation_problems(outcome, shown)
+    frozen_s, freezes = _freezes(outcome, measured, users)
     status, reasons = _grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, orientation_problems)
     summary: dict[str, Any] = {
         "case": outcome.case_id,
@@ -71,6 +78,10 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "sent": sent,
         "lost": lost,
         "lost_ratio": lost / sent if sent else 0.0,
+        "frozen_s": frozen_s,
+        "freezes": freezes,
+        "received_resolution": _received_resolution(outcome.sessions),
+        "received_kbps": _received_kbps(outcome.sessions),
         "fps": _rate(len(shown), outcome.window_s * users * outcome.repeats),
         "errors": len(outcome.errors) + len(outcome.client_errors),
         "rejected": rejected,
@@ -93,6 +104,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "client_cpu_percent": cpu,
         "client_bound": cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT,
         "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
+        "network": _network(outcome),
         "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, orientation_problems),
         "notes": _notes(outcome, lost, sent),
     }
@@ -216,6 +228,12 @@ def _warnings(
     outcome: CaseOutcome, n: int, slope: float | None, cpu: float | None, orientation_problems: list[str]
 ) -> list[str]:
     warnings = list(dict.fromkeys(outcome.client_warnings))
+    late = [ms for path in outcome.network_stats for way in (path.up, path.down) for ms in way.lateness_ms]
+    if late and np.percentile(late, 95) > RELAY_LATE_MS:
+        warnings.append(
+            f"the network relay delivered 5 % of packets more than {np.percentile(late, 95):.0f} ms later than "
+            "scheduled: the impairment added more than the profile asks (a busy harness?)"
+        )
     if 0 < n < MIN_FRAMES:
         warnings.append(f"only {n} frames measured: percentiles and their intervals are rough (run longer)")
     if _is_backlog(slope, outcome.window_s):
@@ -227,6 +245,77 @@ def _warnings(
     if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
         warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
     return warnings
+
+
+def _output_interval_s(outcome: CaseOutcome) -> float | None:
+    """How often a user should see a new frame: each camera frame, or each `stream_every` tick of a `.stream()`
+    client (`app_settings` has it only then), whichever is slower: no timer shows frames the camera never made."""
+    fps = outcome.settings.get("fps")
+    camera_s = 1 / float(fps) if fps else None
+    stream_every = outcome.app_settings.get("stream_every")
+    if stream_every is None:
+        return camera_s
+    return max(float(stream_every), camera_s or 0.0)
+
+
+def _freezes(outcome: CaseOutcome, measured: pd.DataFrame, users: int) -> tuple[float | None, float | None]:
+    """Seconds of the measured window each user saw no new frame for longer than FREEZE_INTERVALS output
+    intervals, and how many such freezes, both averaged per user and launch.
+
+    A freeze lasts from the last new frame (one newer than any shown before) to the next, as
+    webrtc-stats' totalFreezesDuration counts it; the measured window runs from the first to the last
+    camera frame after the warm-up. A user who saw nothing was frozen for the whole window.
+    """
+    interval = _output_interval_s(outcome)
+    if interval is None or not len(measured):
+        return None, None
+    limit = FREEZE_INTERVALS * interval
+    start, end = float(measured["capture_s"].min()), float(measured["capture_s"].max())
+    shown = outcome.samples[outcome.samples["status"] == "ok"].sort_values("recv_s")
+    frozen = count = 0.0
+    repeats = outcome.samples["repeat"].unique()
+    for repeat in repeats:
+        for user in range(users):
+            mine = shown[(shown["repeat"] == repeat) & (shown["user"] == user)]
+            new = mine["recv_s"][mine["sample_id"] == mine["sample_id"].cummax()].to_numpy()
+            before = new[new <= start]
+            marks = np.concatenate(([before[-1] if len(before) else start], new[(new > start) & (new < end)], [end]))
+            gaps = np.diff(marks)
+            inside = np.diff(np.maximum(marks, start))  # a freeze begun before the window counts from its start
+            frozen += float(inside[gaps > limit].sum())
+            count += int((gaps > limit).sum())
+    pairs = len(repeats) * users
+    return frozen / pairs, count / pairs
+
+
+def _received_resolution(sessions: list[SessionRecord]) -> dict[str, str] | None:
+    """The most common and the smallest WxH of the frames received: what a sender under a cap scaled down to."""
+    counts: Counter[str] = Counter()
+    for session in sessions:
+        counts.update(session.resolutions)
+    if not counts:
+        return None
+
+    def pixels(size: str) -> int:
+        width, height = size.split("x")
+        return int(width) * int(height)
+
+    return {"most_common": counts.most_common(1)[0][0], "min": min(counts, key=pixels)}
+
+
+def _received_kbps(sessions: list[SessionRecord]) -> float | None:
+    """Media received per user, in kbit/s over each session's receiving time: what a sender adapted its bitrate to."""
+    seconds = sum(s.received_s or 0.0 for s in sessions)
+    return sum(s.received_bytes for s in sessions) * 8 / 1000 / seconds if seconds else None
+
+
+def _network(outcome: CaseOutcome) -> dict[str, Any] | None:
+    """The profile the case ran behind and what its relays did, their own lateness included."""
+    spec = outcome.settings.get("network")
+    if spec is None:
+        return None
+    profile = parse_network(spec)
+    return {"profile": profile.name, "source": profile.source, **merge_paths(outcome.network_stats).to_dict()}
 
 
 def _lag_stats(lags: list[float]) -> dict[str, float] | None:

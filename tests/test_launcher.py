@@ -36,6 +36,20 @@ def test_stop_kills_the_whole_process_group(tmp_path: Path, process_token: str):
     assert wait_until(lambda: not processes_with_token(process_token))
 
 
+def test_a_hung_target_is_stopped_at_once_not_after_the_grace(tmp_path: Path, process_token: str):
+    """A SIGSTOPped group holds SIGTERM pending: without SIGCONT it would sit out the grace and need SIGKILL."""
+    command = TargetCommand([sys.executable, str(APPS / "forking_server.py"), "{port}"])
+    target = launch(command, tmp_path / "t.log")
+    assert wait_until(lambda: len(processes_with_token(process_token)) >= 2), "server and grandchild run"
+    os.killpg(target.pid, signal.SIGSTOP)
+    started = time.monotonic()
+    target.stop(grace_s=5.0)
+    elapsed = time.monotonic() - started
+    assert elapsed < 1.5, f"stopping a hung target took {elapsed:.1f} s of a 5 s grace"
+    assert target.process.returncode == -signal.SIGTERM, "it ended on the SIGTERM, not a later SIGKILL"
+    assert wait_until(lambda: not processes_with_token(process_token))
+
+
 def test_target_that_exits_early_is_a_target_error_with_its_log(tmp_path: Path, process_token: str):
     command = TargetCommand([sys.executable, "-c", "print('boom: missing model'); raise SystemExit(3)"])
     with pytest.raises(TargetError, match=r"exited with code 3.*boom: missing model"):

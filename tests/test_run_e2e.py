@@ -59,6 +59,11 @@ def test_cli_run_writes_summary_per_contract(tmp_path: Path, process_token: str)
         assert case["latency_ms"].keys() >= CONTRACT_LATENCY_KEYS
         assert case["status"] == "ok" and case["n"] > 20 and not case["status_reasons"]
         assert not case["warnings"], case["warnings"]
+        # the echo returns each frame at the size it was sent; VP8 at 15 fps is some kbit/s, far more than
+        # the data channel and RTCP alone (about 2 kbit/s), far less than loopback could carry
+        assert case["received_resolution"] == {"most_common": "320x240", "min": "320x240"}
+        assert 10 < case["received_kbps"] < 10_000
+        assert case["frozen_s"] < 0.5 * (4 - 1), "an unimpaired echo keeps the picture moving"
     samples = read_samples(run_dir / "samples.parquet")
     assert {"run", "case", "repeat", "sample_id", "capture_s", "send_s", "recv_s", "latency_ms", "status"} <= set(
         samples.columns

@@ -18,6 +18,7 @@ class ClientConfig:
     users: int = 1
     transform: str = "identity"
     params: dict[str, Any] = field(default_factory=dict)
+    network: Any = None  # a bench.network NetworkProfile: the WebRTC client routes its media through relays
 
 
 class Client(Protocol):

@@ -6,6 +6,10 @@ data URL (`canvas.toDataURL("image/jpeg")`). The first frame joins the queue;
 ticks while the event waits for `process_starts` are skipped; later frames go
 over the websocket `/stream/{event_id}` (POST fallback). Outputs arrive as
 `process_streaming` SSE messages holding file URLs, which the page then loads.
+
+Like the WebRTC client, a session whose target stalls (nothing over the event
+stream for STALL_S while we send) or dies (its port refuses connections) fails
+within seconds with that reason, and the outputs shown until then are kept.
 """
 
 from __future__ import annotations
@@ -31,6 +35,10 @@ from bench.media.marker import decode_marker
 from bench.records import CLIENT_ERROR, ClientResult, Receipt, Send, SessionRecord
 
 GRACE_S = 1.0
+STALL_S = 5.0  # no SSE message for this long while sending: the target stalled
+FIRST_OUTPUT_TIMEOUT_S = 15.0  # process_starts -> first output (a model may load on the first call)
+PROBE_AFTER_S = 1.0  # no SSE message for this long: check that the target's port still answers
+PROBE_TIMEOUT_S = 1.0
 JPEG_QUALITY = 92  # canvas.toDataURL's default quality
 FLIPS = {"identity": (0, 0), "flip_lr": (1, 0), "flip_ud": (0, 1), "rotate_180": (1, 1)}
 BY_FLIPS = {v: k for k, v in FLIPS.items()}
@@ -63,17 +71,38 @@ class _Session:
     switch_s: float | None = None
     closing: bool = False
     listener: asyncio.Task[None] | None = None
+    heard_s: float = 0.0  # last SSE message
+    outputs: int = 0  # process_streaming messages
+    target_down: bool = False  # stalled or gone: it will answer no courtesy close
 
     @property
     def mirror(self) -> bool:
         return bool(self.config.params.get("mirror", self.event.mirror_webcam))
 
-    def client_error(self, where: str, exc: Exception) -> None:
+    def client_error(self, where: str, exc: BaseException) -> None:
         """A bug of ours: recorded as such and ending the session, never left to look like a silent target."""
-        line = self.result.add_client_error(f"user {self.user} {where}", exc)
+        self.fail(f"{CLIENT_ERROR}: {self.result.add_client_error(f'user {self.user} {where}', exc)}")
+
+    def fail(self, error: str) -> None:
+        """The session failed; the first reason is the one kept (later ones are its consequences)."""
         if self.record.status == "ok":
-            self.record.status, self.record.error = "failed", f"{CLIENT_ERROR}: {line}"
-            self.result.errors.append(f"user {self.user}: {self.record.error}")
+            self.record.status, self.record.error = "failed", error
+            self.result.errors.append(f"user {self.user}: {error}")
+
+    async def broke(self, error: str) -> None:
+        """A connection to the target broke: say the target is gone when its port refuses connections."""
+        self.fail(await self.refused() or error)
+
+    async def refused(self) -> str | None:
+        """Why the target is gone, if its port refuses connections (a stalled one still accepts them)."""
+        try:
+            await self.http.get(self.config.url, timeout=PROBE_TIMEOUT_S)
+        except httpx.ConnectError as exc:
+            self.target_down = True
+            return f"target stopped answering ({exc})"
+        except httpx.HTTPError:
+            pass  # slow or odd, but there: the stall check decides
+        return None
 
 
 class GradioStreamClient:
@@ -95,22 +124,22 @@ class GradioStreamClient:
         record = session.record
         session.t_join = time.perf_counter()
         try:
-            await self._send_loop(session)
+            await self._send_watched(session)
         except (httpx.HTTPError, OSError, websockets.WebSocketException) as exc:
-            record.status, record.error = "failed", f"{type(exc).__name__}: {exc}"
-            session.result.errors.append(f"user {session.user}: {record.error}")
+            await session.broke(f"{type(exc).__name__}: {exc}")
         finally:
             session.closing = True
-            if session.event_id:
+            if session.event_id and not session.target_down:
                 with contextlib.suppress(httpx.HTTPError):
                     await session.http.post(f"{session.event.root}/stream/{session.event_id}/close")
             if session.listener is not None:
-                with contextlib.suppress(asyncio.TimeoutError):
-                    await asyncio.wait_for(asyncio.shield(session.ended.wait()), GRACE_S)
+                if not session.target_down:  # a stalled target ends no event stream
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        await asyncio.wait_for(asyncio.shield(session.ended.wait()), GRACE_S)
                 session.listener.cancel()
                 with contextlib.suppress(asyncio.CancelledError):
                     await session.listener
-            if session.event_id:
+            if session.event_id and not session.target_down:
                 await self._release_slot(session)
         if not session.started.is_set() and record.status == "ok":
             record.status = "failed"
@@ -129,6 +158,45 @@ class GradioStreamClient:
         await asyncio.sleep(0.2)  # the server polls for a closed event stream every 50 ms
         with contextlib.suppress(httpx.HTTPError):
             await session.http.post(f"{session.event.root}/stream/{session.event_id}/close")
+
+    async def _send_watched(self, session: _Session) -> None:
+        """The send loop under the stall watchdog; raises what the send loop raises."""
+        sending = asyncio.create_task(self._send_loop(session))
+        watching = asyncio.create_task(self._watch(session, sending))
+        try:
+            await asyncio.wait([sending])
+        finally:
+            sending.cancel()
+            watching.cancel()
+            await asyncio.gather(sending, watching, return_exceptions=True)
+        if not watching.cancelled() and (exc := watching.exception()):
+            session.client_error("stall watchdog", exc)
+        if not sending.cancelled():
+            sending.result()
+
+    async def _watch(self, session: _Session, sending: asyncio.Task[None]) -> None:
+        """While we send, fail the session and cancel `sending` when the target stalls or is gone.
+
+        A send to a target that reads nothing may never return, so the loop cannot check this itself.
+        """
+        stop_at = session.camera.started + session.config.duration_s
+        await session.started.wait()
+        last_probe = 0.0
+        while not sending.done() and (now := time.perf_counter()) < stop_at:
+            silent = now - session.heard_s
+            problem = None
+            if silent > (STALL_S if session.outputs else FIRST_OUTPUT_TIMEOUT_S):
+                session.target_down = True
+                problem = f"no output came back for {silent:.1f} s (target stalled)"
+            elif silent > PROBE_AFTER_S and now - last_probe > PROBE_AFTER_S:
+                last_probe = now
+                if refused := await session.refused():
+                    problem = f"{refused}; no output for {silent:.1f} s"
+            if problem:
+                session.fail(problem)
+                sending.cancel()
+                return
+            await asyncio.sleep(0.05)
 
     async def _send_loop(self, session: _Session) -> None:
         camera, config, result = session.camera, session.config, session.result
@@ -213,7 +281,8 @@ class GradioStreamClient:
     async def _connect(self, session: _Session) -> Any:
         ws_url = session.event.root.replace("http", "ws", 1) + f"/stream/{session.event_id}"
         try:
-            return await websockets.connect(ws_url, max_size=None)
+            # a short closing handshake: a stalled target would hold the default 10 s
+            return await websockets.connect(ws_url, max_size=None, close_timeout=GRACE_S)
         except (OSError, websockets.WebSocketException):
             return None
 
@@ -234,6 +303,9 @@ class GradioStreamClient:
         def show(response: httpx.Response, event_s: float) -> None:
             image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
             done = time.perf_counter()
+            if image is not None:
+                record.received_frame(image.shape[1], image.shape[0])
+                record.received_bytes += len(response.content)
             reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
             if reading is None:
                 result.undecoded += 1
@@ -249,6 +321,7 @@ class GradioStreamClient:
                 record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000
             record.phases_ms.setdefault("first_output_ms", (done - session.t_join) * 1000)
 
+        streaming_since: float | None = None
         try:
             async with http.stream(
                 "GET", f"{session.event.root}/queue/data", params={"session_hash": session.session_hash}, timeout=None
@@ -258,11 +331,13 @@ class GradioStreamClient:
                         continue
                     message = json.loads(line[5:])
                     kind = message.get("msg")
-                    now = time.perf_counter()
+                    now = session.heard_s = time.perf_counter()
                     if kind == "process_starts":
                         record.phases_ms["queue_wait_ms"] = (now - session.t_join) * 1000
+                        streaming_since = now
                         session.started.set()
                     elif kind in ("process_streaming", "process_generating"):
+                        session.outputs += 1
                         for url in _file_urls(message.get("output", {}).get("data", []), config.url):
                             task = asyncio.create_task(fetch(url, now))
                             fetches.add(task)
@@ -276,13 +351,18 @@ class GradioStreamClient:
         except httpx.HTTPError as exc:
             # the server may drop the event stream once we close ours; before that it is a failure
             if not session.closing:
-                record.status, record.error = "failed", f"event stream broke: {type(exc).__name__}: {exc}"
-                result.errors.append(f"user {session.user}: {record.error}")
+                await session.broke(f"event stream broke: {type(exc).__name__}: {exc}")
+        except asyncio.CancelledError:
+            for task in fetches:
+                task.cancel()  # an output a stalled target never serves would hold us for the whole HTTP timeout
+            raise
         except Exception as exc:
             session.client_error("event stream", exc)
         finally:
             if fetches:
                 await asyncio.gather(*fetches, return_exceptions=True)
+            if streaming_since is not None:
+                record.received_s = time.perf_counter() - streaming_since
             session.ended.set()
 
 

@@ -29,11 +29,12 @@ from aiortc.mediastreams import MediaStreamError
 from av import VideoFrame
 
 from bench.clients._browser_jitter import release_frames_like_a_browser
-from bench.clients._rtc_tracks import CameraTrack, selected_candidate_pair
+from bench.clients._rtc_tracks import CameraTrack, selected_candidate_pair, video_bytes_received
 from bench.clients.base import ClientConfig
 from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
+from bench.network.impaired import MediaPath
 from bench.records import CLIENT_ERROR, ClientResult, Receipt, SessionRecord
 
 GRACE_S = 1.0  # keep receiving this long after the last measured frame
@@ -90,6 +91,7 @@ class _UserSession:
         self.receivers: list[asyncio.Task[None]] = []
         self.t_offer = self.connected_s = self.last_frame_s = self.last_probe_s = 0.0
         self.frames = 0  # returned frames, decoded or not
+        self.media_path = MediaPath(config.network, seed=user) if config.network is not None else None
 
     async def run(self) -> None:
         try:
@@ -114,7 +116,7 @@ class _UserSession:
         self.t_offer = time.perf_counter()
         response = await self.http.post(
             f"{self.url}/webrtc/offer",
-            json={"sdp": pc.localDescription.sdp, "type": "offer", "webrtc_id": self.webrtc_id},
+            json={"sdp": await self._offer_sdp(), "type": "offer", "webrtc_id": self.webrtc_id},
         )
         self._phase("offer_ms")
         if response.status_code != 200:
@@ -126,6 +128,8 @@ class _UserSession:
             self.record.error = str((answer.get("meta") or {}).get("error") or "failed")
             return False
         sdp = loopback_only_sdp(answer["sdp"]) if self.loopback else answer["sdp"]
+        if self.media_path is not None:
+            sdp = await self.media_path.answer(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=answer["type"]))
         # set the inputs while ICE and DTLS run, so the first returned frame is already transformed
         await self._set_inputs()
@@ -201,6 +205,7 @@ class _UserSession:
         done = time.perf_counter()
         self.frames += 1
         self.last_frame_s = done
+        self.record.received_frame(frame.width, frame.height)
         reading = decode_marker(frame.to_ndarray(format="rgb24"))
         if reading is None:
             self.result.undecoded += 1
@@ -240,9 +245,20 @@ class _UserSession:
             self.record.error = error
             self.result.errors.append(f"user {self.user}: {error}")
 
+    async def _offer_sdp(self) -> str:
+        """Behind a network profile the server must reach us only through relays."""
+        sdp = self.pc.localDescription.sdp
+        return await self.media_path.offer(sdp) if self.media_path is not None else sdp
+
     async def _close(self) -> None:
         for task in self.receivers:
             task.cancel()
         await asyncio.gather(*self.receivers, return_exceptions=True)
+        if self.connected_s:
+            self.record.received_bytes = await video_bytes_received(self.pc)
+            self.record.received_s = time.perf_counter() - self.connected_s
         with contextlib.suppress(Exception):
             await self.pc.close()
+        if self.media_path is not None:
+            await self.media_path.close()
+            self.result.network_stats += self.media_path.stats

@@ -52,7 +52,10 @@ def latency_cdf(samples: pd.DataFrame, cases: list[str], labels: dict[str, str] 
 def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
     """One panel per swept series (target and what it holds fixed): content p50 and p95 with their 95 % CI bands,
     event-to-display p50, and output fps on a second axis; cases that do not sweep `param` are flat lines."""
-    swept = [c for c in cases if isinstance((c.get("params") or {}).get(param), int | float) and c.get("latency_ms")]
+    swept = [c for c in cases if (c.get("params") or {}).get(param) is not None and c.get("latency_ms")]
+    values = list(dict.fromkeys(c["params"][param] for c in swept))
+    numeric = all(isinstance(v, int | float) for v in values)
+    position = {v: (v if numeric else index) for index, v in enumerate(values)}  # names (network=4g) in scenario order
     series: dict[str, list[dict[str, Any]]] = {}
     for case in swept:
         series.setdefault(_series_label(case, param), []).append(case)
@@ -61,10 +64,12 @@ def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
     flat = [c for c in cases if param not in (c.get("params") or {}) and c.get("latency_ms")][:3]
     columns = min(len(series), 2)
     rows = -(-len(series) // columns)
-    figure, grid = plt.subplots(rows, columns, figsize=(9 if columns == 1 else 12, 4.5 * rows), squeeze=False)
+    figure, grid = plt.subplots(
+        rows, columns, figsize=(9 if columns == 1 else 12, 4.5 * rows), squeeze=False, sharey=not numeric
+    )
     for axes, (label, members) in zip(grid.flat, series.items(), strict=False):
-        members.sort(key=lambda c: c["params"][param])
-        x = np.array([c["params"][param] for c in members], dtype=float)
+        members.sort(key=lambda c: position[c["params"][param]])
+        x = np.array([position[c["params"][param]] for c in members], dtype=float)
         handles = [
             _line_with_band(axes, x, members, "latency_ms", "p50", "tab:blue", "content p50"),
             _line_with_band(axes, x, members, "latency_ms", "p95", "tab:red", "content p95"),
@@ -90,9 +95,9 @@ def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
         handles.append(fps_line)
         fps_axis.set_ylabel("output fps", color="tab:orange")
         fps_axis.set_ylim(bottom=0)
-        if x.min() > 0 and x.max() / x.min() > LOG_SPAN:
+        if numeric and x.min() > 0 and x.max() / x.min() > LOG_SPAN:
             axes.set_xscale("log")
-        axes.set_xticks(x, [f"{v:g}" for v in x])
+        axes.set_xticks(x, [_fmt(c["params"][param]) for c in members])
         axes.minorticks_off()
         axes.set_ylim(bottom=0)
         axes.set(xlabel=param, ylabel="latency (ms)", title=label)
@@ -112,6 +117,10 @@ def _line_with_band(
     bands = [s.get(f"{stat}_ci") or (np.nan, np.nan) for s in stats]
     axes.fill_between(x, [b[0] for b in bands], [b[1] for b in bands], color=colour, alpha=0.15, linewidth=0)
     return line
+
+
+def _fmt(value: Any) -> str:
+    return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
 def _series_label(case: dict[str, Any], param: str) -> str:
