@@ -33,6 +33,8 @@ from bench.network.profiles import Link, NetworkProfile
 Address = tuple[str, int]
 MSS = 1460  # TCP payload per segment on a 1500-byte Ethernet MTU
 RTO_MIN_S = 0.2  # Linux's TCP_RTO_MIN
+DUPACK_THRESHOLD = 3  # segments after a loss that trigger fast retransmit (RFC 5681)
+TLP_MIN_S = 0.01  # Linux's floor of the tail loss probe timeout (RFC 8985 PTO = 2 SRTT)
 MAX_RETRIES = 15  # Linux's tcp_retries2: a segment lost this many times more resets the connection
 WINDOW_BYTES = 4 << 20  # bytes one TCP direction may have scheduled and undelivered, like a receive window
 READ_BYTES = 65536
@@ -284,15 +286,15 @@ class TcpRelay:
     - a segment is due when the cap has sent it, plus delay + jitter (one
       draw per chunk), and never before the previous segment of its
       connection: TCP delivers in order, so jitter delays but never reorders;
-    - a lost segment is retransmitted after an RTO of 200 ms (Linux's
-      minimum) plus the link's RTT, doubling each time it is lost again
-      (after 15 retransmissions, Linux's tcp_retries2, the connection is
-      reset), and everything behind it waits (head-of-line blocking).
-    Left out: fast retransmit (real TCP often repairs an isolated loss within
-    an RTT when three more segments follow it, so bulk transfers fare better
-    than here; a lone message or the tail of a burst waits for the RTO as
-    modelled) and congestion control (the sender does not slow down after a
-    loss).
+    - a lost segment is repaired as Linux's RACK-TLP does: within one RTT
+      when at least three segments of the same write follow it (fast
+      retransmit on duplicate ACKs), else by a tail loss probe after
+      max(2 RTT, 10 ms); a lost retransmission waits an RTO of 200 ms (Linux's
+      minimum) plus the RTT, doubling each time (after 15, Linux's
+      tcp_retries2, the connection is reset); everything behind a lost
+      segment waits for it (head-of-line blocking).
+    Left out: congestion control (the sender does not slow down after a loss)
+    and acknowledgements' own loss.
     """
 
     def __init__(self) -> None:
@@ -306,7 +308,8 @@ class TcpRelay:
         self._target = target
         self._up, self._down = self._paths = (_Path(profile.up, seed, "up"), _Path(profile.down, seed, "down"))
         self.stats = PathStats(self._up.stats, self._down.stats)
-        self._rto_s = RTO_MIN_S + (profile.up.delay_ms + profile.down.delay_ms) / 1000
+        self._rtt_s = (profile.up.delay_ms + profile.down.delay_ms) / 1000
+        self._rto_s = RTO_MIN_S + self._rtt_s
         self._server = await asyncio.start_server(self._accept, LOOPBACK, 0)
         host, port = self._server.sockets[0].getsockname()[:2]
         return host, port
@@ -353,7 +356,8 @@ class TcpRelay:
             for offset in range(0, len(data), MSS):
                 segment = data[offset : offset + MSS]
                 path.arrived(len(segment))
-                due = path.serialised(now, len(segment)) + delay + self._retransmission_s(path)
+                followers = (len(data) - offset - 1) // MSS
+                due = path.serialised(now, len(segment)) + delay + self._retransmission_s(path, followers)
                 last_due = max(last_due, due)
                 flight.add(len(segment))
                 path.line.push(last_due, len(segment), partial(_write, writer, segment, flight))
@@ -366,14 +370,16 @@ class TcpRelay:
         if writer.can_write_eof() and not writer.transport.is_closing():
             writer.write_eof()
 
-    def _retransmission_s(self, path: _Path) -> float:
-        """Extra time a segment waits for its retransmissions: RTO, doubling per further loss."""
+    def _retransmission_s(self, path: _Path, followers: int) -> float:
+        """Extra time a segment waits for its retransmissions: fast retransmit or a tail loss probe first,
+        then the RTO, doubling per further loss."""
+        first = self._rtt_s if followers >= DUPACK_THRESHOLD else max(2 * self._rtt_s, TLP_MIN_S)
         wait = 0.0
         for attempt in range(MAX_RETRIES + 1):
             if not path.lost():
                 return wait
             path.stats.lost += 1
-            wait += self._rto_s * 2**attempt
+            wait += first if attempt == 0 else self._rto_s * 2 ** (attempt - 1)
         raise ConnectionAbortedError(f"a segment was lost {MAX_RETRIES + 1} times")
 
 
