@@ -21,6 +21,13 @@ class ClientConfig:
     network: Any = None  # a bench.network NetworkProfile: the WebRTC client routes its media through relays
 
 
+def stalled(config: ClientConfig) -> str:
+    """Who to blame for silence: behind a lossy network profile it may be the network, not the target."""
+    if config.network is None:
+        return "target stalled"
+    return f"target stalled, or the network profile {config.network.name!r} let nothing through"
+
+
 class Client(Protocol):
     async def run(self, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
         """Drive the target for `config.duration_s` from `camera`'s frames; never raise for a

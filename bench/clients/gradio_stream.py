@@ -28,7 +28,7 @@ import httpx
 import numpy as np
 import websockets
 
-from bench.clients.base import ClientConfig
+from bench.clients.base import ClientConfig, stalled
 from bench.clients.gradio_config import StreamEvent, discover_stream_event, set_input
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
@@ -187,7 +187,7 @@ class GradioStreamClient:
             problem = None
             if silent > (STALL_S if session.outputs else FIRST_OUTPUT_TIMEOUT_S):
                 session.target_down = True
-                problem = f"no output came back for {silent:.1f} s (target stalled)"
+                problem = f"no output came back for {silent:.1f} s ({stalled(session.config)})"
             elif silent > PROBE_AFTER_S and now - last_probe > PROBE_AFTER_S:
                 last_probe = now
                 if refused := await session.refused():

@@ -30,7 +30,7 @@ from av import VideoFrame
 
 from bench.clients._browser_jitter import release_frames_like_a_browser
 from bench.clients._rtc_tracks import CameraTrack, selected_candidate_pair, video_bytes_received
-from bench.clients.base import ClientConfig
+from bench.clients.base import ClientConfig, stalled
 from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
@@ -177,7 +177,7 @@ class _UserSession:
         silent = now - (self.last_frame_s or self.connected_s)
         limit = STALL_S if self.frames else FIRST_FRAME_TIMEOUT_S
         if silent > limit:
-            return f"no video frame came back for {silent:.1f} s (target stalled)"
+            return f"no video frame came back for {silent:.1f} s ({stalled(self.config)})"
         if silent > PROBE_AFTER_S and now - self.last_probe_s > PROBE_AFTER_S:
             self.last_probe_s = now
             try:

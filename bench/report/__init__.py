@@ -37,6 +37,7 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
     markdown = run_summary(run.summary, findings, verdicts, environment)
     figures: dict[str, bytes | None] = {}
     for param in swept_params(cases):
+        figures[f"targets_by_{param}"] = plots.targets_by_param(cases, param)
         figures[f"latency_vs_{param}"] = plots.latency_vs_param(cases, param)
     if len(run.samples):
         names = [c["case"] for c in cases]
@@ -63,17 +64,24 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         path = out_dir / f"{name}.png"
         atomic_write_bytes(path, png)
         written.append(path)
-        title = PLOT_FILES.get(name) or (
-            f"Latency vs {name.removeprefix('latency_vs_')}: content p50 and p95 with 95 % CI bands, "
-            "event-to-display p50, output fps"
-        )
-        body.append(html.image(title, png))
+        body.append(html.image(_title(name), png))
     body.append(html.environment_block(environment))
     markdown_path = out_dir / "summary.md"
     html_path = out_dir / "index.html"
     atomic_write_bytes(markdown_path, markdown.encode())
     atomic_write_bytes(html_path, html.page(f"streambench: {run.summary.get('scenario')}", body).encode())
     return ReportPaths(out_dir, markdown_path, html_path, written)
+
+
+def _title(figure: str) -> str:
+    if figure.startswith("targets_by_"):
+        return f"Targets side by side across {figure.removeprefix('targets_by_')}: content p50 with its 95 % CI band"
+    if figure.startswith("latency_vs_"):
+        return (
+            f"Latency vs {figure.removeprefix('latency_vs_')}: content p50 and p95 with 95 % CI bands, "
+            "event-to-display p50, output fps"
+        )
+    return PLOT_FILES[figure]
 
 
 def swept_params(cases: list[dict]) -> list[str]:

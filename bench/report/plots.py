@@ -108,6 +108,34 @@ def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
     return _png(figure)
 
 
+def targets_by_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
+    """Content p50 of every target that sweeps `param`, on one axis (the RTT sweep: FastRTC vs Gradio at each
+    network); only when at least two targets sweep it, else `latency_vs_param` already says it all."""
+    swept = [c for c in cases if (c.get("params") or {}).get(param) is not None and c.get("latency_ms")]
+    series: dict[str, list[dict[str, Any]]] = {}
+    for case in swept:
+        series.setdefault(_series_label(case, param), []).append(case)
+    if len(series) < 2:
+        return None
+    values = list(dict.fromkeys(c["params"][param] for c in swept))
+    numeric = all(isinstance(v, int | float) for v in values)
+    position = {v: (v if numeric else index) for index, v in enumerate(values)}
+    figure, axes = plt.subplots(figsize=(9, 4.5))
+    for colour, (label, members) in zip(
+        plt.rcParams["axes.prop_cycle"].by_key()["color"], series.items(), strict=False
+    ):
+        members.sort(key=lambda c: position[c["params"][param]])
+        x = np.array([position[c["params"][param]] for c in members], dtype=float)
+        _line_with_band(axes, x, members, "latency_ms", "p50", colour, label)
+    axes.set_xticks([position[v] for v in values], [_fmt(v) for v in values])
+    # a case with a handful of frames has an interval as wide as its data: let it run off the top, not flatten the rest
+    axes.set_ylim(0, 1.5 * max(c["latency_ms"]["p50"] for c in swept))
+    axes.set(xlabel=param, ylabel="content latency p50 (ms)", title=f"Targets across {param}")
+    axes.grid(alpha=0.3)
+    axes.legend(fontsize=7)
+    return _png(figure)
+
+
 def _line_with_band(
     axes: plt.Axes, x: np.ndarray, cases: list[dict[str, Any]], family: str, stat: str, colour: str, label: str
 ) -> Any:
