@@ -177,6 +177,12 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
                 "more users than concurrency slots: in a real browser, a user who clicks Stop but keeps the tab open "
                 "holds the slot up to 30 s longer (BENCHMARKS.md, finding 7); our client leaves like a closed tab"
             )
+    if outcome.kind == "gradio-stream" and outcome.settings.get("network"):
+        notes.append(
+            "each frame crosses the network four times on its critical path (frame up the websocket, the SSE "
+            "message down, the output's GET up and its bytes down): two round trips, where WebRTC media pays one "
+            "(BENCHMARKS.md, finding 9)"
+        )
     if outcome.kind == "gradio-stream" and outcome.settings.get("time_limit"):
         notes.append(
             "time_limit is counted from when the event gets a concurrency slot, not from joining the queue "
