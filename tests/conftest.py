@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import asyncio
 import os
+import signal
 import subprocess
 import sys
 import uuid
@@ -40,6 +42,20 @@ def processes_with_token(token: str) -> list[int]:
         if f"STREAMBENCH_TEST_TOKEN={token}".encode() in environ and state != "Z":
             found.append(int(entry.name))
     return found
+
+
+def drive_then_kill(client, camera, target, kill_after_s: float, transform: str = "flip"):
+    """Run `client` for 8 s against `target`, SIGKILLing the target's process group `kill_after_s` in."""
+    from bench.clients.base import ClientConfig
+
+    async def go():
+        camera.start()
+        run = asyncio.create_task(client.run(camera, ClientConfig(target.url, 8.0, 1, transform)))
+        await asyncio.sleep(kill_after_s)
+        os.killpg(target.pid, signal.SIGKILL)
+        return await run
+
+    return asyncio.run(go())
 
 
 def breaks_after(function, calls: int):

@@ -6,22 +6,18 @@ answers nothing; only the silence gives it away (STALL_S, 5 s), so these runs ar
 
 from __future__ import annotations
 
-import asyncio
 import json
-import os
-import signal
 import sys
 import time
 from pathlib import Path
 
 import pytest
 
-from bench.clients.base import ClientConfig
 from bench.clients.gradio_stream import GradioStreamClient
 from bench.launcher import TargetCommand, launch
 from bench.media.camera import VirtualCamera
 from bench.store import read_samples
-from tests.conftest import processes_with_token, run_cli
+from tests.conftest import drive_then_kill, processes_with_token, run_cli
 
 APPS = Path(__file__).parent / "apps"
 HANG_AFTER_S = 3.0  # the apps stop themselves this long after their first session / frame
@@ -81,15 +77,7 @@ def test_a_gradio_stream_target_that_dies_mid_run_stopped_answering(tmp_path: Pa
     argv = [sys.executable, "-m", "targets.gradio_stream", "--port", "{port}", "--stream-every", "0.1"]
     camera = VirtualCamera(320, 240, 15)
     with launch(TargetCommand(argv, ready_path="/config"), tmp_path / "target.log") as target:
-
-        async def go():
-            camera.start()
-            run = asyncio.create_task(GradioStreamClient().run(camera, ClientConfig(target.url, 8.0, 1, "flip")))
-            await asyncio.sleep(2.0)
-            os.killpg(target.pid, signal.SIGKILL)
-            return await run
-
-        result = asyncio.run(go())
+        result = drive_then_kill(GradioStreamClient(), camera, target, kill_after_s=2.0)
     elapsed = time.perf_counter() - camera.started
     session = result.sessions[0]
     assert session.status == "failed" and (session.error or "").startswith("target stopped answering"), session

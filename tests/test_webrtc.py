@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -26,7 +25,7 @@ from bench.media.camera import VirtualCamera
 from bench.records import ClientResult
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
-from tests.conftest import breaks_after, processes_with_token
+from tests.conftest import breaks_after, drive_then_kill, processes_with_token
 
 APPS = Path(__file__).parent / "apps"
 
@@ -115,15 +114,7 @@ def test_target_dying_mid_session_fails_the_session_without_raising(tmp_path: Pa
     command = TargetCommand(argv, env={"STREAMBENCH_TEST_TOKEN": token})
     camera = VirtualCamera(640, 480, 30)
     with launch(command, tmp_path / "target.log") as target:
-
-        async def go() -> ClientResult:
-            camera.start()
-            run = asyncio.create_task(WebRTCClient().run(camera, ClientConfig(target.url, 8.0, 1, "flip")))
-            await asyncio.sleep(1.5)
-            os.killpg(target.pid, signal.SIGKILL)
-            return await run
-
-        result = asyncio.run(go())
+        result = drive_then_kill(WebRTCClient(), camera, target, kill_after_s=1.5)
     elapsed = time.perf_counter() - camera.started
     session = result.sessions[0]
     assert session.status == "failed" and "stopped answering" in (session.error or ""), session
