@@ -2,25 +2,19 @@
 
 from __future__ import annotations
 
-from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
 import pandas as pd
 
+from bench import experience, grading
 from bench.network.profiles import parse_network
 from bench.network.relay import PathStats, merge_paths
 from bench.records import SessionRecord
 from bench.stats import MIN_FRAMES, growth_slope, latency_stats
 
-EXPECTED_ORIENTATION = {"flip": "flip_ud"}
-BACKLOG_SLOPE_MS_PER_S = 10.0
-BACKLOG_MIN_RISE_MS = 100.0
 RELAY_LATE_MS = 5.0  # the relay's own lateness beyond which its impairment is not the one the profile asks
-LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
-CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
-FREEZE_INTERVALS = 3  # no new frame for over this many expected output intervals: a freeze (webrtc-stats uses 3 too)
 
 
 @dataclass
@@ -62,9 +56,9 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     rejected = sum(1 for s in outcome.sessions if s.status == "rejected")
     failed = sum(1 for s in outcome.sessions if s.status == "failed")
     cpu = max(outcome.client_cpu_percent, default=None)
-    orientation_problems = _orientation_problems(outcome, shown)
-    frozen_s, freezes = _freezes(outcome, measured, users)
-    status, reasons = _grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, orientation_problems)
+    orientation_problems = grading.orientation_problems(outcome, shown)
+    frozen_s, freezes = experience.freezes(outcome, measured, users)
+    status, reasons = grading.grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, orientation_problems)
     summary: dict[str, Any] = {
         "case": outcome.case_id,
         "target": outcome.target,
@@ -80,8 +74,8 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "lost_ratio": lost / sent if sent else 0.0,
         "frozen_s": frozen_s,
         "freezes": freezes,
-        "received_resolution": _received_resolution(outcome.sessions),
-        "received_kbps": _received_kbps(outcome.sessions),
+        "received_resolution": experience.received_resolution(outcome.sessions),
+        "received_kbps": experience.received_kbps(outcome.sessions),
         "fps": _rate(len(shown), outcome.window_s * users * outcome.repeats),
         "errors": len(outcome.errors) + len(outcome.client_errors),
         "rejected": rejected,
@@ -92,7 +86,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "event_latency_ms": event.to_dict() if event else None,
         "event_censored": int(timed["event_censored"].sum()) if "event_censored" in timed else 0,
         "growth_ms_per_s": slope,
-        "backlog": _is_backlog(slope, outcome.window_s),
+        "backlog": grading.is_backlog(slope, outcome.window_s),
         "setup_ms": _phase_stats(outcome.sessions),
         "switch_to_output_ms": _switch_stats(outcome.sessions),
         "per_user": _per_user(shown, outcome, users) if users > 1 else [],
@@ -102,7 +96,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         ],
         "repeats": outcome.repeats,
         "client_cpu_percent": cpu,
-        "client_bound": cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT,
+        "client_bound": cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT,
         "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
         "network": _network(outcome),
         "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, orientation_problems),
@@ -112,41 +106,6 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     if errors:
         summary["error"] = errors[0]
     return summary
-
-
-def _grade(
-    outcome: CaseOutcome,
-    n: int,
-    lost: int,
-    sent: int,
-    slope: float | None,
-    cpu: float | None,
-    orientation_problems: list[str],
-) -> tuple[str, list[str]]:
-    """failed < partial < degraded < ok, with every reason in plain words (DESIGN.md, case status)."""
-    sessions = outcome.sessions
-    if n == 0:
-        first = (outcome.client_errors + outcome.errors or ["no output came back"])[0]
-        return "failed", [f"no frame was measured: {first}"]
-    partial = [f"streambench client error (a harness bug, not the target's): {e}" for e in outcome.client_errors]
-    failed = [s for s in sessions if s.status == "failed"]
-    if failed:
-        partial.append(f"{len(failed)} of {len(sessions)} sessions failed: {failed[0].error}")
-    partial += [e for e in outcome.errors if not any(s.error and s.error in e for s in failed)]
-    if partial:
-        return "partial", partial
-    degraded = []
-    if sent and lost / sent > LOST_RATIO_DEGRADED:
-        degraded.append(f"{lost / sent:.0%} of sent frames ({lost} of {sent}) never came back")
-    if _is_backlog(slope, outcome.window_s):
-        degraded.append(f"backlog: latency grows {slope:.0f} ms per s, the target falls behind the camera")
-    rejected = [s for s in sessions if s.status == "rejected"]
-    if rejected:
-        degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")
-    if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
-        degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
-    degraded += orientation_problems
-    return ("degraded", degraded) if degraded else ("ok", [])
 
 
 def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
@@ -191,45 +150,6 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
     return notes
 
 
-def _is_backlog(slope: float | None, window_s: float) -> bool:
-    return slope is not None and slope > BACKLOG_SLOPE_MS_PER_S and slope * window_s > BACKLOG_MIN_RISE_MS
-
-
-def _orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str]:
-    """Outputs not oriented the way the transform implies: the transform did not run (inputs not set?).
-
-    A user's app is held to the case's transform only when the client could hand it over (an input
-    named `transform`, or a POST /input_hook route); otherwise its own default transform is unknown here.
-
-    With `switch_transform`, outputs of frames sent before the switch must show the first transform and
-    outputs of frames captured after it the second; frames in between may show either.
-    """
-    if "orientation" not in shown or not shown["orientation"].notna().any():
-        return []
-    users_app = outcome.settings.get("url") or outcome.settings.get("app")
-    if users_app and not outcome.app_settings.get("transform_input"):
-        return []  # the case's transform never reached the app: nothing to expect of its outputs
-    phases = [(outcome.transform, shown)]
-    switch_at = outcome.settings.get("switch_at_s")
-    switch_to = outcome.settings.get("switch_transform")
-    if switch_at is not None and switch_to:
-        before = shown[shown["send_s"] < switch_at] if "send_s" in shown else shown.iloc[0:0]
-        phases = [(outcome.transform, before), (switch_to, shown[shown["capture_s"] >= switch_at])]
-    problems = []
-    for transform, outputs in phases:
-        seen = outputs["orientation"].dropna()
-        if not len(seen):
-            continue
-        expected = EXPECTED_ORIENTATION.get(transform, "identity")
-        common = seen.value_counts().idxmax()
-        if common != expected:
-            problems.append(
-                f"outputs show orientation {common!r}, expected {expected!r} for transform {transform!r}: "
-                "the transform did not run (inputs not set?)"
-            )
-    return problems
-
-
 def _warnings(
     outcome: CaseOutcome, n: int, slope: float | None, cpu: float | None, orientation_problems: list[str]
 ) -> list[str]:
@@ -242,77 +162,15 @@ def _warnings(
         )
     if 0 < n < MIN_FRAMES:
         warnings.append(f"only {n} frames measured: percentiles and their intervals are rough (run longer)")
-    if _is_backlog(slope, outcome.window_s):
+    if grading.is_backlog(slope, outcome.window_s):
         warnings.append(
             f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "
             "the target falls behind the source, so percentiles depend on run length"
         )
     warnings += orientation_problems
-    if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
+    if cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT:
         warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
     return warnings
-
-
-def _output_interval_s(outcome: CaseOutcome) -> float | None:
-    """How often a user should see a new frame: each camera frame, or each `stream_every` tick of a `.stream()`
-    client (`app_settings` has it only then), whichever is slower: no timer shows frames the camera never made."""
-    fps = outcome.settings.get("fps")
-    camera_s = 1 / float(fps) if fps else None
-    stream_every = outcome.app_settings.get("stream_every")
-    if stream_every is None:
-        return camera_s
-    return max(float(stream_every), camera_s or 0.0)
-
-
-def _freezes(outcome: CaseOutcome, measured: pd.DataFrame, users: int) -> tuple[float | None, float | None]:
-    """Seconds of the measured window each user saw no new frame for longer than FREEZE_INTERVALS output
-    intervals, and how many such freezes, both averaged per user and launch.
-
-    A freeze lasts from the last new frame (one newer than any shown before) to the next, as
-    webrtc-stats' totalFreezesDuration counts it; the measured window runs from the first to the last
-    camera frame after the warm-up. A user who saw nothing was frozen for the whole window.
-    """
-    interval = _output_interval_s(outcome)
-    if interval is None or not len(measured):
-        return None, None
-    limit = FREEZE_INTERVALS * interval
-    start, end = float(measured["capture_s"].min()), float(measured["capture_s"].max())
-    shown = outcome.samples[outcome.samples["status"] == "ok"].sort_values("recv_s")
-    frozen = count = 0.0
-    repeats = outcome.samples["repeat"].unique()
-    for repeat in repeats:
-        for user in range(users):
-            mine = shown[(shown["repeat"] == repeat) & (shown["user"] == user)]
-            new = mine["recv_s"][mine["sample_id"] == mine["sample_id"].cummax()].to_numpy()
-            before = new[new <= start]
-            marks = np.concatenate(([before[-1] if len(before) else start], new[(new > start) & (new < end)], [end]))
-            gaps = np.diff(marks)
-            inside = np.diff(np.maximum(marks, start))  # a freeze begun before the window counts from its start
-            frozen += float(inside[gaps > limit].sum())
-            count += int((gaps > limit).sum())
-    pairs = len(repeats) * users
-    return frozen / pairs, count / pairs
-
-
-def _received_resolution(sessions: list[SessionRecord]) -> dict[str, str] | None:
-    """The most common and the smallest WxH of the frames received: what a sender under a cap scaled down to."""
-    counts: Counter[str] = Counter()
-    for session in sessions:
-        counts.update(session.resolutions)
-    if not counts:
-        return None
-
-    def pixels(size: str) -> int:
-        width, height = size.split("x")
-        return int(width) * int(height)
-
-    return {"most_common": counts.most_common(1)[0][0], "min": min(counts, key=pixels)}
-
-
-def _received_kbps(sessions: list[SessionRecord]) -> float | None:
-    """Media received per user, in kbit/s over each session's receiving time: what a sender adapted its bitrate to."""
-    seconds = sum(s.received_s or 0.0 for s in sessions)
-    return sum(s.received_bytes for s in sessions) * 8 / 1000 / seconds if seconds else None
 
 
 def _network(outcome: CaseOutcome) -> dict[str, Any] | None:

@@ -1,0 +1,94 @@
+"""A case's grade - ok, degraded, partial or failed - and every reason for it, in plain words.
+
+The thresholds are the product's definition of "this number can be trusted as the app's"; DESIGN.md,
+"Run directory", says what each grade means; `check` and `validate` refuse to pass on anything but `ok`.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+if TYPE_CHECKING:
+    from bench.summary import CaseOutcome
+
+EXPECTED_ORIENTATION = {"flip": "flip_ud"}
+BACKLOG_SLOPE_MS_PER_S = 10.0
+BACKLOG_MIN_RISE_MS = 100.0
+LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
+CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
+
+
+def grade(
+    outcome: CaseOutcome,
+    n: int,
+    lost: int,
+    sent: int,
+    slope: float | None,
+    cpu: float | None,
+    orientation_problems: list[str],
+) -> tuple[str, list[str]]:
+    """failed < partial < degraded < ok, with every reason in plain words (DESIGN.md, case status)."""
+    sessions = outcome.sessions
+    if n == 0:
+        first = (outcome.client_errors + outcome.errors or ["no output came back"])[0]
+        return "failed", [f"no frame was measured: {first}"]
+    partial = [f"streambench client error (a harness bug, not the target's): {e}" for e in outcome.client_errors]
+    failed = [s for s in sessions if s.status == "failed"]
+    if failed:
+        partial.append(f"{len(failed)} of {len(sessions)} sessions failed: {failed[0].error}")
+    partial += [e for e in outcome.errors if not any(s.error and s.error in e for s in failed)]
+    if partial:
+        return "partial", partial
+    degraded = []
+    if sent and lost / sent > LOST_RATIO_DEGRADED:
+        degraded.append(f"{lost / sent:.0%} of sent frames ({lost} of {sent}) never came back")
+    if is_backlog(slope, outcome.window_s):
+        degraded.append(f"backlog: latency grows {slope:.0f} ms per s, the target falls behind the camera")
+    rejected = [s for s in sessions if s.status == "rejected"]
+    if rejected:
+        degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")
+    if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
+        degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
+    degraded += orientation_problems
+    return ("degraded", degraded) if degraded else ("ok", [])
+
+
+def is_backlog(slope: float | None, window_s: float) -> bool:
+    return slope is not None and slope > BACKLOG_SLOPE_MS_PER_S and slope * window_s > BACKLOG_MIN_RISE_MS
+
+
+def orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str]:
+    """Outputs not oriented the way the transform implies: the transform did not run (inputs not set?).
+
+    A user's app is held to the case's transform only when the client could hand it over (an input
+    named `transform`, or a POST /input_hook route); otherwise its own default transform is unknown here.
+
+    With `switch_transform`, outputs of frames sent before the switch must show the first transform and
+    outputs of frames captured after it the second; frames in between may show either.
+    """
+    if "orientation" not in shown or not shown["orientation"].notna().any():
+        return []
+    users_app = outcome.settings.get("url") or outcome.settings.get("app")
+    if users_app and not outcome.app_settings.get("transform_input"):
+        return []  # the case's transform never reached the app: nothing to expect of its outputs
+    phases = [(outcome.transform, shown)]
+    switch_at = outcome.settings.get("switch_at_s")
+    switch_to = outcome.settings.get("switch_transform")
+    if switch_at is not None and switch_to:
+        before = shown[shown["send_s"] < switch_at] if "send_s" in shown else shown.iloc[0:0]
+        phases = [(outcome.transform, before), (switch_to, shown[shown["capture_s"] >= switch_at])]
+    problems = []
+    for transform, outputs in phases:
+        seen = outputs["orientation"].dropna()
+        if not len(seen):
+            continue
+        expected = EXPECTED_ORIENTATION.get(transform, "identity")
+        common = seen.value_counts().idxmax()
+        if common != expected:
+            problems.append(
+                f"outputs show orientation {common!r}, expected {expected!r} for transform {transform!r}: "
+                "the transform did not run (inputs not set?)"
+            )
+    return problems
