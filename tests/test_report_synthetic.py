@@ -89,3 +89,16 @@ def test_a_sweep_whose_cases_all_failed_draws_no_curve(tmp_path: Path):
     paths = render_report(run, tmp_path)
     assert "latency_vs_stream_every" not in {p.stem for p in paths.plots}
     assert "gradio/flip/stream_every=0.05 failed: connection refused" in paths.markdown.read_text()
+
+
+def test_two_targets_swept_over_named_networks_share_one_plot(tmp_path: Path):
+    """The RTT sweep: every target that sweeps `network` on one axis, named values in scenario order."""
+    cases = []
+    for target, base in (("webrtc", 50), ("gradio", 60)):
+        for added, network in ((0, "none"), (100, "rtt-100")):
+            latencies = jittery(base + added * (1 if target == "webrtc" else 2), seed=base + added)
+            cases.append(case(f"{target}/flip/network={network}", latencies, latencies, {"network": network}))
+    names = {p.stem for p in render_report(synthetic_run(*cases), tmp_path).plots}
+    assert {"targets_by_network", "latency_vs_network"} <= names
+    one_target = synthetic_run(*[c for c in cases if c[0]["case"].startswith("gradio")])
+    assert "targets_by_network" not in {p.stem for p in render_report(one_target, tmp_path / "one").plots}

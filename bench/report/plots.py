@@ -49,16 +49,25 @@ def latency_cdf(samples: pd.DataFrame, cases: list[str], labels: dict[str, str] 
     return _png(figure)
 
 
+class _Sweep:
+    """The cases that sweep `param`, grouped per series (target and what it holds fixed), and where each value
+    sits on the x axis: itself when numeric, else its place in scenario order (network=4g)."""
+
+    def __init__(self, cases: list[dict[str, Any]], param: str) -> None:
+        self.cases = [c for c in cases if (c.get("params") or {}).get(param) is not None and c.get("latency_ms")]
+        values = list(dict.fromkeys(c["params"][param] for c in self.cases))
+        self.numeric = all(isinstance(v, int | float) for v in values)
+        self.position = {v: (v if self.numeric else index) for index, v in enumerate(values)}
+        self.series: dict[str, list[dict[str, Any]]] = {}
+        for case in self.cases:
+            self.series.setdefault(_series_label(case, param), []).append(case)
+
+
 def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
     """One panel per swept series (target and what it holds fixed): content p50 and p95 with their 95 % CI bands,
     event-to-display p50, and output fps on a second axis; cases that do not sweep `param` are flat lines."""
-    swept = [c for c in cases if (c.get("params") or {}).get(param) is not None and c.get("latency_ms")]
-    values = list(dict.fromkeys(c["params"][param] for c in swept))
-    numeric = all(isinstance(v, int | float) for v in values)
-    position = {v: (v if numeric else index) for index, v in enumerate(values)}  # names (network=4g) in scenario order
-    series: dict[str, list[dict[str, Any]]] = {}
-    for case in swept:
-        series.setdefault(_series_label(case, param), []).append(case)
+    sweep = _Sweep(cases, param)
+    series, position, numeric = sweep.series, sweep.position, sweep.numeric
     if not series:
         return None
     flat = [c for c in cases if param not in (c.get("params") or {}) and c.get("latency_ms")][:3]
@@ -111,15 +120,10 @@ def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
 def targets_by_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
     """Content p50 of every target that sweeps `param`, on one axis (the RTT sweep: FastRTC vs Gradio at each
     network); only when at least two targets sweep it, else `latency_vs_param` already says it all."""
-    swept = [c for c in cases if (c.get("params") or {}).get(param) is not None and c.get("latency_ms")]
-    series: dict[str, list[dict[str, Any]]] = {}
-    for case in swept:
-        series.setdefault(_series_label(case, param), []).append(case)
+    sweep = _Sweep(cases, param)
+    series, position, swept = sweep.series, sweep.position, sweep.cases
     if len(series) < 2:
         return None
-    values = list(dict.fromkeys(c["params"][param] for c in swept))
-    numeric = all(isinstance(v, int | float) for v in values)
-    position = {v: (v if numeric else index) for index, v in enumerate(values)}
     figure, axes = plt.subplots(figsize=(9, 4.5))
     for colour, (label, members) in zip(
         plt.rcParams["axes.prop_cycle"].by_key()["color"], series.items(), strict=False
@@ -127,7 +131,7 @@ def targets_by_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
         members.sort(key=lambda c: position[c["params"][param]])
         x = np.array([position[c["params"][param]] for c in members], dtype=float)
         _line_with_band(axes, x, members, "latency_ms", "p50", colour, label)
-    axes.set_xticks([position[v] for v in values], [_fmt(v) for v in values])
+    axes.set_xticks(list(position.values()), [_fmt(v) for v in position])
     # a case with a handful of frames has an interval as wide as its data: let it run off the top, not flatten the rest
     axes.set_ylim(0, 1.5 * max(c["latency_ms"]["p50"] for c in swept))
     axes.set(xlabel=param, ylabel="content latency p50 (ms)", title=f"Targets across {param}")
