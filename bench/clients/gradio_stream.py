@@ -94,10 +94,11 @@ class _Session:
         self.fail(await self.refused() or error)
 
     async def refused(self) -> str | None:
-        """Why the target is gone, if its port refuses connections (a stalled one still accepts them)."""
+        """Why the target is gone, if its port refuses connections or drops them unanswered (a process being torn
+        down may still accept into its closing socket); a stalled one accepts and keeps them waiting."""
         try:
             await self.http.get(self.config.url, timeout=PROBE_TIMEOUT_S)
-        except httpx.ConnectError as exc:
+        except (httpx.ConnectError, httpx.ReadError, httpx.RemoteProtocolError) as exc:
             self.target_down = True
             return f"target stopped answering ({exc})"
         except httpx.HTTPError:
