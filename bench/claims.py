@@ -113,13 +113,7 @@ def _metric(run: RunData, case: dict[str, Any], metric: str) -> tuple[float | No
 
 def _values(run: RunData, case_id: str, family: str) -> tuple[np.ndarray, np.ndarray]:
     """A metric's measured values in capture order per launch, and the launch of each."""
-    frame = run.case_samples(case_id)
-    if not len(frame):
-        return np.empty(0), np.empty(0, int)
-    if family == "latency_ms":
-        frame = frame[frame["status"] == "ok"]
-    frame = frame.dropna(subset=[family]).sort_values(["repeat", "user", "capture_s"])
-    return frame[family].to_numpy(float), frame["repeat"].to_numpy(int)
+    return run.measured(family).get(case_id, (np.empty(0), np.empty(0, int)))
 
 
 def _status(op: str, ci: tuple[float, float], bound: float, value: float | None) -> ClaimStatus:

@@ -86,19 +86,13 @@ def measured_latencies(run: RunData) -> dict[str, np.ndarray]:
 
 def run_cases(run: RunData) -> dict[str, CaseSeries]:
     """Every case the run finished, with its status and measured latencies (none for a case that measured none)."""
-    frame = run.samples
-    groups = {}
-    if len(frame):
-        shown = frame[(~frame["warmup"]) & (frame["status"] == "ok")].sort_values(
-            ["case", "repeat", "user", "capture_s"]
-        )
-        groups = {case: group for case, group in shown.groupby("case", sort=False)}
+    measured = run.measured("latency_ms")
     cases = {}
     for case in run.summary.get("cases", []):
-        group = groups.get(case["case"])
+        latencies, repeats = measured.get(case["case"], (np.empty(0), np.empty(0, int)))
         cases[case["case"]] = CaseSeries(
-            latency_ms=group["latency_ms"].to_numpy(float) if group is not None else np.empty(0),
-            repeats=group["repeat"].to_numpy(int) if group is not None else np.empty(0, int),
+            latency_ms=latencies,
+            repeats=repeats,
             status=case.get("status", "ok"),
             reasons=list(case.get("status_reasons") or ([case["error"]] if case.get("error") else [])),
         )

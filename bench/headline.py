@@ -279,15 +279,7 @@ def _problems(summary: dict[str, Any], cases: list[dict[str, Any]]) -> list[Find
 
 def _event_latencies(run: RunData) -> dict[str, Series]:
     """Event-to-display latencies after warm-up, per case, in capture order (as `run_cases` has content latency)."""
-    frame = run.samples
-    if not len(frame) or "event_latency_ms" not in frame:
-        return {}
-    measured = frame[~frame["warmup"]].dropna(subset=["event_latency_ms"])
-    measured = measured.sort_values(["case", "repeat", "user", "capture_s"])
-    return {
-        case: Series(group["event_latency_ms"].to_numpy(float), group["repeat"].to_numpy(int))
-        for case, group in measured.groupby("case", sort=False)
-    }
+    return {case: Series(values, launches) for case, (values, launches) in run.measured("event_latency_ms").items()}
 
 
 def _difference(baseline: Series | None, candidate: Series | None) -> Difference | None:

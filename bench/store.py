@@ -16,6 +16,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 
@@ -89,6 +90,21 @@ class RunData:
 
     def case(self, case_id: str) -> dict[str, Any] | None:
         return next((c for c in self.summary.get("cases", []) if c["case"] == case_id), None)
+
+    def measured(self, family: str) -> dict[str, tuple[np.ndarray, np.ndarray]]:
+        """Per case, the measured values of `latency_ms` (shown frames) or `event_latency_ms` after the warm-up,
+        in capture order per launch, and the launch of each: what every interval and comparison reads."""
+        frame = self.samples
+        if not len(frame) or family not in frame:
+            return {}
+        frame = frame[~frame["warmup"]]
+        if family == "latency_ms":
+            frame = frame[frame["status"] == "ok"]
+        frame = frame.dropna(subset=[family]).sort_values(["case", "repeat", "user", "capture_s"])
+        return {
+            case: (group[family].to_numpy(float), group["repeat"].to_numpy(int))
+            for case, group in frame.groupby("case", sort=False)
+        }
 
     def case_samples(self, case_id: str, measured_only: bool = True) -> pd.DataFrame:
         if not len(self.samples):
