@@ -198,7 +198,7 @@ def _sweeps(measured: list[dict[str, Any]], events: dict[str, Series], content: 
     else the lowest content p50. Degraded values still show where the curve goes, but win only if nothing ok can."""
     findings = []
     for target, mine in _grouped(measured, lambda c: c.get("target", "?")):
-        for param in _varying(mine):
+        for param in swept_params(mine):
             swept = [c for c in mine if param in (c.get("params") or {})]
             for fixed, series in _grouped(swept, lambda c, p=param: _others(c, p)):
                 if len({c["params"][param] for c in series}) > 1:
@@ -326,7 +326,8 @@ def _fmt(value: Any) -> str:
     return f"{value:g}" if isinstance(value, int | float) else str(value)
 
 
-def _varying(cases: list[dict[str, Any]]) -> list[str]:
+def swept_params(cases: list[dict[str, Any]]) -> list[str]:
+    """Parameters that take more than one value across the cases."""
     seen: dict[str, set] = {}
     for case in cases:
         for key, value in (case.get("params") or {}).items():

@@ -10,7 +10,8 @@ import cv2
 import numpy as np
 import pytest
 
-from bench.report import render_report, swept_params
+from bench.headline import swept_params
+from bench.report import render_report
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
 from bench.store import load_run

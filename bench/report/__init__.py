@@ -7,7 +7,7 @@ from html import escape
 from pathlib import Path
 
 from bench.claims import evaluate_claims
-from bench.headline import run_findings
+from bench.headline import run_findings, swept_params
 from bench.report import html, plots
 from bench.report.markdown import run_summary
 from bench.store import RunData, atomic_write_bytes
@@ -82,12 +82,3 @@ def _title(figure: str) -> str:
             "event-to-display p50, output fps"
         )
     return PLOT_FILES[figure]
-
-
-def swept_params(cases: list[dict]) -> list[str]:
-    """Parameters that take more than one value across the cases."""
-    values: dict[str, set] = {}
-    for case in cases:
-        for key, value in (case.get("params") or {}).items():
-            values.setdefault(key, set()).add(value)
-    return [key for key, seen in values.items() if len(seen) > 1]
