@@ -1,21 +1,45 @@
-"""The target kinds the harness knows: how to start each, which client speaks to it."""
+"""The target kinds the harness knows: how to start each, what it is fed, which clients speak to it."""
 
 from __future__ import annotations
 
+import importlib
 import sys
 from dataclasses import dataclass
+from typing import Any, Literal
 
 TRANSFORMS = ("identity", "flip", "edges", "cartoon", "delay")
+SourceKind = Literal["video", "audio", "speech", "generated"]
+
+# client name -> (module, class); imported lazily: aiortc and gradio clients are heavy and independent
+CLIENTS: dict[str, tuple[str, str]] = {
+    "webrtc": ("bench.clients.webrtc", "WebRTCClient"),
+    "gradio-stream": ("bench.clients.gradio_stream", "GradioStreamClient"),
+    "webrtc-audio": ("bench.clients.webrtc_audio", "WebRTCAudioClient"),
+    "fastrtc-websocket": ("bench.clients.fastrtc_websocket", "FastRTCWebSocketClient"),
+    "voice": ("bench.clients.voice", "VoiceClient"),
+    "gradio-mic": ("bench.clients.gradio_mic", "GradioMicClient"),
+    "gradio-sse": ("bench.clients.gradio_generator", "GradioSSEClient"),
+    "gradio-client": ("bench.clients.gradio_generator", "GradioClientLibraryClient"),
+    "hls": ("bench.clients.hls", "HLSClient"),
+}
 
 
 @dataclass(frozen=True)
 class TargetKind:
     name: str
     description: str
-    client: str
+    client: str  # the default client
     module: str | None = None
     ready_path: str = "/health"
     launch_options: tuple[str, ...] = ()
+    source: SourceKind = "video"  # what the harness feeds it: camera frames, marker audio, speech, or nothing
+    clients: tuple[str, ...] = ()  # other clients a scenario may pick with `client = ...`
+    shapes: tuple[str, ...] = ()  # what the app makes, picked with `shape = ...` (first is the default)
+    default_rate: float | None = None  # samples per second when the scenario sets no fps (markers, items)
+
+    @property
+    def allowed_clients(self) -> tuple[str, ...]:
+        return (self.client, *self.clients)
 
     def argv(self, settings: dict[str, object]) -> list[str]:
         """Command line for our own target, passing the settings it accepts as --options."""
@@ -63,18 +87,72 @@ TARGET_KINDS: dict[str, TargetKind] = {
                 "unified",
             ),
         ),
+        TargetKind(
+            "fastrtc-audio",
+            "FastRTC Stream (audio send-receive echo, or a delay line) over WebRTC or its WebSocket, on FastAPI",
+            client="webrtc-audio",
+            clients=("fastrtc-websocket",),
+            module="targets.fastrtc_audio",
+            launch_options=("delay_ms", "concurrency_limit", "time_limit"),
+            source="audio",
+            default_rate=5.0,
+        ),
+        TargetKind(
+            "aiortc-audio-echo",
+            "bare aiortc audio echo (or delay line): the WebRTC audio floor",
+            client="webrtc-audio",
+            module="targets.aiortc_audio_echo",
+            launch_options=("delay_ms",),
+            source="audio",
+            default_rate=5.0,
+        ),
+        TargetKind(
+            "fastrtc-voice",
+            "FastRTC ReplyOnPause voice turns (offline VAD): echo, or an STT -> LLM -> TTS stand-in with set delays",
+            client="voice",
+            module="targets.fastrtc_voice",
+            launch_options=("handler", "audio_chunk_duration", "stt_ms", "llm_ms", "tts_ms"),
+            source="speech",
+        ),
+        TargetKind(
+            "gradio-mic",
+            "Gradio Blocks app: microphone gr.Audio(...).stream(...) with a gr.State history, transcript out",
+            client="gradio-mic",
+            module="targets.gradio_mic",
+            ready_path="/config",
+            launch_options=("stream_every", "time_limit", "concurrency_limit"),
+            source="audio",
+            default_rate=5.0,
+        ),
+        TargetKind(
+            "gradio-generator",
+            "Gradio Blocks app whose event is a generator: fake_diffusion step images, or text tokens",
+            client="gradio-sse",
+            clients=("gradio-client",),
+            module="targets.gradio_generator",
+            ready_path="/config",
+            launch_options=("shape", "item_interval_ms", "delay_ms", "steps", "width", "height"),
+            source="generated",
+            shapes=("images", "tokens"),
+        ),
+        TargetKind(
+            "gradio-hls",
+            "Gradio Blocks app streaming gr.Video / gr.Audio(streaming=True) chunks, served as HLS",
+            client="hls",
+            module="targets.gradio_hls",
+            ready_path="/config",
+            launch_options=("shape", "media_format", "chunk_s", "transform", "delay_ms", "width", "height", "fps"),
+            source="generated",
+            shapes=("video", "camera", "audio", "keep_repeating"),
+        ),
     )
 }
 
 
-def client_for(kind: TargetKind):
-    """Import the client lazily: aiortc and gradio clients are heavy and independent."""
-    if kind.client == "webrtc":
-        from bench.clients.webrtc import WebRTCClient
-
-        return WebRTCClient()
-    if kind.client == "gradio-stream":
-        from bench.clients.gradio_stream import GradioStreamClient
-
-        return GradioStreamClient()
-    raise ValueError(f"no client for {kind.client}")
+def client_for(kind: TargetKind, settings: dict[str, Any] | None = None) -> Any:
+    """The client the case asks for (`client = ...`), else the kind's default."""
+    name = (settings or {}).get("client") or kind.client
+    if name not in kind.allowed_clients:
+        raise ValueError(f"{kind.name} has no client {name!r} (allowed: {', '.join(kind.allowed_clients)})")
+    module, cls = CLIENTS[name]
+    return getattr(importlib.import_module(module), cls)()

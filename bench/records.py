@@ -76,6 +76,12 @@ class ClientResult:
     network_stats: list[Any] = field(default_factory=list)  # bench.network PathStats of the relays crossed
     client_errors: list[str] = field(default_factory=list)  # exceptions in the client's own receivers
     warnings: list[str] = field(default_factory=list)  # the app works, but not the way the case asked
+    # when each sample was made, for samples the target makes itself (a generator's yield stamps, perf_counter
+    # seconds: CLOCK_MONOTONIC is one clock for every process on the machine); replaces the source's capture times
+    origin_times: dict[int, float] = field(default_factory=dict)
+    # per-case measurements beyond per-sample latency (HLS rebuffers, per-policy glass-to-glass, ...):
+    # a list is raw values pooled over repeats and reported as quantiles, a number is summed over repeats
+    metrics: dict[str, Any] = field(default_factory=dict)
 
     def add_client_error(self, where: str, exc: BaseException) -> str:
         """Keep a harness bug apart from target faults; returns the line recorded."""

@@ -149,7 +149,7 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
             check_reachable(url)
         else:
             url = stack.enter_context(launch(_command(kind, case, scenario_dir), log_path)).url
-        camera = VirtualCamera(scenario.source.width, scenario.source.height, float(case.settings["fps"]))
+        camera = make_source(kind, scenario, case)
         config = ClientConfig(
             url=url,
             duration_s=scenario.duration_s,
@@ -159,12 +159,31 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
             network=parse_network(case.settings["network"]) if case.settings.get("network") else None,
         )
         cpu_start, wall_start = time.process_time(), time.perf_counter()
-        result = asyncio.run(_drive(client_for(kind), camera, config, seed=repeat))
+        result = asyncio.run(_drive(client_for(kind, case.settings), camera, config, seed=repeat))
         cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
     end_s = camera.started + scenario.duration_s
-    rows = build_samples(result, camera.capture_times(end_s), grace_end_s=end_s, listen_end_s=end_s + GRACE_S)
+    captured = result.origin_times if kind.source == "generated" else camera.capture_times(end_s)
+    rows = build_samples(result, captured, grace_end_s=end_s, listen_end_s=end_s + GRACE_S)
     frame = _samples_frame(rows, camera.started, scenario.warmup_s, case, repeat)
     return _Attempt(frame, result, cpu_percent)
+
+
+def make_source(kind: TargetKind, scenario: Scenario, case: Case) -> Any:
+    """What the case's clients send: camera frames, marker audio or speech utterances.
+
+    Every source has `start()`, `started` and `capture_times(until_s)`; a target that makes its own
+    samples (a generator) still gets a camera, for the shapes that transform camera frames.
+    """
+    rate = float(case.settings["fps"])
+    if kind.source == "audio":
+        from bench.media.microphone import VirtualMicrophone
+
+        return VirtualMicrophone(markers_per_s=rate)
+    if kind.source == "speech":
+        from bench.media.microphone import SpeechMicrophone
+
+        return SpeechMicrophone()
+    return VirtualCamera(scenario.source.width, scenario.source.height, rate)
 
 
 async def _drive(client: Any, camera: VirtualCamera, config: ClientConfig, seed: int = 0) -> ClientResult:
@@ -269,4 +288,5 @@ def _outcome(
         tick_lag_ms=[lag for a in attempts for lag in a.result.tick_lag_ms],
         client_warnings=[w for a in attempts for w in a.result.warnings],
         network_stats=[path for a in attempts for path in a.result.network_stats],
+        metrics=[a.result.metrics for a in attempts],
     )

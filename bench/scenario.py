@@ -29,7 +29,24 @@ FIXED_SETTINGS = (
     "app",
     "ready_path",
 )
+STREAM_EVERY_CLIENTS = ("gradio-stream", "gradio-mic")  # the browser's capture timer
+# settings added for audio, voice and output streams: a list value expands into cases like the others
+GRID_SETTINGS = (
+    "client",
+    "shape",
+    "media_format",
+    "chunk_s",
+    "item_interval_ms",
+    "steps",
+    "audio_chunk_duration",
+    "handler",
+    "stt_ms",
+    "llm_ms",
+    "tts_ms",
+)
 Number = float | list[float]
+MediaFormat = Literal["ts", "mp4", "wav", "mp3"]
+VoiceHandler = Literal["echo", "agent"]
 Count = int | list[int]
 NetworkSpec = str | dict[str, Any]
 
@@ -67,6 +84,36 @@ class TargetSpec(_Strict):
     app: str | None = None
     ready_path: str | None = None
     network: NetworkSpec | list[NetworkSpec] | None = None
+    client: str | list[str] | None = None  # one of the kind's clients (bench targets lists them)
+    shape: str | list[str] | None = None  # what the app makes (kinds with shapes)
+    media_format: MediaFormat | list[MediaFormat] | None = None  # HLS chunk container
+    chunk_s: Number | None = None  # HLS chunk duration
+    item_interval_ms: Number | None = None  # a generator's time between yields
+    steps: Count | None = None  # a fake_diffusion generator's noisy steps before its final image
+    audio_chunk_duration: Number | None = None  # ReplyOnPause AlgoOptions
+    handler: VoiceHandler | list[VoiceHandler] | None = None  # fastrtc-voice: echo, or the STT/LLM/TTS stand-in
+    stt_ms: Number | None = None
+    llm_ms: Number | None = None
+    tts_ms: Number | None = None
+
+    @field_validator("client")
+    @classmethod
+    def _known_client(cls, value: str | list[str] | None, info: Any) -> str | list[str] | None:
+        kind = TARGET_KINDS.get(info.data.get("kind", ""))
+        for name in _as_list(value) if value is not None and kind else []:
+            if name not in kind.allowed_clients:
+                raise ValueError(f"{kind.name} has no client {name!r} (allowed: {', '.join(kind.allowed_clients)})")
+        return value
+
+    @field_validator("shape")
+    @classmethod
+    def _known_shape(cls, value: str | list[str] | None, info: Any) -> str | list[str] | None:
+        kind = TARGET_KINDS.get(info.data.get("kind", ""))
+        for name in _as_list(value) if value is not None and kind else []:
+            if name not in kind.shapes:
+                allowed = ", ".join(kind.shapes) or f"none: {kind.name} has one shape"
+                raise ValueError(f"unknown shape {name!r} for {kind.name} (allowed: {allowed})")
+        return value
 
     @field_validator("network")
     @classmethod
@@ -92,10 +139,24 @@ class TargetSpec(_Strict):
                 raise ValueError(f"unknown transform {name!r} (allowed: {', '.join(TRANSFORMS)})")
         return value
 
-    @field_validator("delay_ms", "fps", "stream_every", "time_limit", "users", "concurrency_limit")
+    @field_validator(
+        "delay_ms",
+        "fps",
+        "stream_every",
+        "time_limit",
+        "users",
+        "concurrency_limit",
+        "chunk_s",
+        "item_interval_ms",
+        "steps",
+        "audio_chunk_duration",
+        "stt_ms",
+        "llm_ms",
+        "tts_ms",
+    )
     @classmethod
     def _positive(cls, value: Any, info: Any) -> Any:
-        floor = 0 if info.field_name == "delay_ms" else 1e-9
+        floor = 0 if info.field_name in ("delay_ms", "stt_ms", "llm_ms", "tts_ms") else 1e-9
         for item in _as_list(value):
             if item is not None and item < floor:
                 raise ValueError(f"must be {'>= 0' if floor == 0 else '> 0'}, got {item}")
@@ -109,8 +170,8 @@ class TargetSpec(_Strict):
             raise ValueError("give either url (an app already running) or app (a script to start), not both")
         if (self.switch_transform is None) != (self.switch_at_s is None):
             raise ValueError("switch_transform and switch_at_s go together")
-        if self.stream_every is not None and TARGET_KINDS[self.kind].client != "gradio-stream":
-            raise ValueError(f"stream_every applies to gradio-stream targets, not {self.kind}")
+        if self.stream_every is not None and TARGET_KINDS[self.kind].client not in STREAM_EVERY_CLIENTS:
+            raise ValueError(f"stream_every applies to gradio-stream and gradio-mic targets, not {self.kind}")
         if self.stream_every is not None and (self.url or self.app):
             raise ValueError("stream_every is the app's own setting with url / app: the client reads it from /config")
         return self
@@ -189,12 +250,13 @@ def expand_cases(scenario: Scenario) -> list[Case]:
         grid = {
             "transform": _as_list(spec.transform),
             "delay_ms": _as_list(spec.delay_ms),
-            "fps": _as_list(spec.fps if spec.fps is not None else scenario.source.fps),
+            "fps": _as_list(spec.fps if spec.fps is not None else _default_rate(spec.kind, scenario)),
             "users": _as_list(spec.users),
             "stream_every": _as_list(spec.stream_every),
             "concurrency_limit": _as_list(spec.concurrency_limit),
             "time_limit": _as_list(spec.time_limit),
             "network": _as_list(spec.network),
+            **{key: _as_list(getattr(spec, key)) for key in GRID_SETTINGS},
         }
         for values in itertools.product(*grid.values()):
             settings = dict(zip(grid, values, strict=True))
@@ -213,6 +275,12 @@ def expand_cases(scenario: Scenario) -> list[Case]:
     if duplicates:
         raise ScenarioError(f"cases are not distinct: {', '.join(duplicates)} (give the targets different names)")
     return cases
+
+
+def _default_rate(kind: str, scenario: Scenario) -> float:
+    """Camera fps for video kinds; a kind fed markers or making items has its own default rate."""
+    default = TARGET_KINDS[kind].default_rate
+    return scenario.source.fps if default is None or TARGET_KINDS[kind].source == "video" else default
 
 
 def comparable_case(transform: str, params: dict[str, Any], others: list[tuple[str, str, dict[str, Any]]]) -> str:

@@ -40,6 +40,7 @@ class CaseOutcome:
     tick_lag_ms: list[float] = field(default_factory=list)
     client_warnings: list[str] = field(default_factory=list)
     network_stats: list[PathStats] = field(default_factory=list)
+    metrics: list[dict[str, Any]] = field(default_factory=list)  # each repeat's ClientResult.metrics
 
 
 def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -99,6 +100,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "client_bound": cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT,
         "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
         "network": _network(outcome),
+        "stream_metrics": stream_metrics(outcome.metrics),
         "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, orientation_problems),
         "notes": _notes(outcome, lost, sent),
     }
@@ -106,6 +108,26 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     if errors:
         summary["error"] = errors[0]
     return summary
+
+
+def stream_metrics(per_repeat: list[dict[str, Any]]) -> dict[str, Any]:
+    """A client's own measurements pooled over repeats: raw lists as quantiles (exact, not averaged), counts summed."""
+    pooled: dict[str, Any] = {}
+    for metrics in per_repeat:
+        for name, value in metrics.items():
+            if isinstance(value, list):
+                pooled.setdefault(name, []).extend(value)
+            else:
+                pooled[name] = pooled.get(name, 0) + value
+    return {name: _quantiles(value) if isinstance(value, list) else value for name, value in sorted(pooled.items())}
+
+
+def _quantiles(values: list[float]) -> dict[str, float | int | None]:
+    if not values:
+        return {"n": 0, "p50": None, "p95": None, "max": None}
+    array = np.asarray(values, dtype=float)
+    p50, p95 = np.percentile(array, [50, 95])
+    return {"n": len(array), "p50": float(p50), "p95": float(p95), "max": float(array.max())}
 
 
 def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
