@@ -113,6 +113,11 @@ def run(
     ) as progress:
         result = run_scenario(loaded, path, out, ProgressObserver(progress))
     console.print(summary_table(result.summary))
+    from bench.report.text import stream_metrics_table
+
+    metrics = stream_metrics_table(result.summary["cases"])
+    if metrics is not None:
+        console.print(metrics)
     from bench.headline import run_findings
     from bench.store import load_run
 
@@ -152,9 +157,11 @@ def report(
 @app.command(cls=Command)
 def targets() -> None:
     """List the target kinds and transforms a scenario can use."""
-    table = Table("kind", "client", "description")
+    table = Table("kind", "input", "clients (first is the default)", "shapes", "description")
     for kind in TARGET_KINDS.values():
-        table.add_row(kind.name, kind.client, kind.description)
+        table.add_row(
+            kind.name, kind.source, ", ".join(kind.allowed_clients), ", ".join(kind.shapes) or "-", kind.description
+        )
     console.print(table)
     console.print(f"transforms: {', '.join(TRANSFORMS)}")
 

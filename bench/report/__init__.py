@@ -6,17 +6,20 @@ from dataclasses import dataclass
 from html import escape
 from pathlib import Path
 
+from bench.catalog import TARGET_KINDS, TargetKind
 from bench.claims import evaluate_claims
 from bench.headline import run_findings, swept_params
 from bench.report import html, plots
 from bench.report.markdown import run_summary
 from bench.store import RunData, atomic_write_bytes
 
+VIDEO = TargetKind("", "", client="")  # a case of a kind this version does not know: read as video
 PLOT_FILES = {
     "latency_cdf": "Latency CDF per case",
     "latency_over_time": "Latency over time",
     "breakdown": "Per-frame stages and session set-up (where a transport reports them)",
     "delivery": "Output fps, losses and rejected sessions",
+    "output_timeline": "Output streams, audio and voice: when each item was shown, stalls in red",
 }
 
 
@@ -44,6 +47,8 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         figures["latency_cdf"] = plots.latency_cdf(run.samples, names)
         figures["latency_over_time"] = plots.latency_over_time(run.samples, names)
         figures["breakdown"] = plots.breakdown(run.samples, cases)
+        streams = [c["case"] for c in cases if TARGET_KINDS.get(c.get("kind", ""), VIDEO).source != "video"]
+        figures["output_timeline"] = plots.output_timeline(run.samples, streams) if streams else None
     figures["delivery"] = plots.delivery(cases)
     written = []
     status = escape(str(run.summary.get("status")))
@@ -54,6 +59,7 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         "<p>Content latency = output available to the client minus camera capture of the frame it shows; "
         "event latency = camera capture until the first output showing that frame or a later one.</p>",
         html.cases_table(cases),
+        html.stream_metrics_block(cases),
         html.claims_block(verdicts),
         html.notes_block(cases),
         "<h2>Plots</h2>",

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Any
+
 from bench.claims import ClaimVerdict
 from bench.compare import THRESHOLD_FACTOR, CaseComparison, MetricDelta
 
@@ -15,6 +17,26 @@ COMPARISON_HEAD = (
     "why",
 )
 CLAIM_HEAD = ("claim", "case", "verdict", "measured", "95% CI", "why")
+STREAM_METRIC_HEAD = ("case", "metric", "p50", "p95", "max", "n / total")
+
+
+def stream_metric_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per case and client-reported metric: quantiles of raw values, or a total (rebuffers, turns)."""
+    rows = []
+    for case in cases:
+        for name, value in (case.get("stream_metrics") or {}).items():
+            if isinstance(value, dict):
+                cells = [_number(value.get(stat)) for stat in ("p50", "p95", "max")]
+                rows.append([case["case"], name, *cells, str(value.get("n", 0))])
+            else:
+                rows.append([case["case"], name, "", "", "", _number(value)])
+    return rows
+
+
+def _number(value: float | None) -> str:
+    if value is None:
+        return "-"
+    return f"{value:.1f}" if isinstance(value, float) else str(value)
 
 
 def gate_rule(threshold: float) -> str:

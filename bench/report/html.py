@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.claims import ClaimVerdict
 from bench.headline import Finding, shared_texts
-from bench.report.cells import CLAIM_HEAD, claim_cells
+from bench.report.cells import CLAIM_HEAD, STREAM_METRIC_HEAD, claim_cells, stream_metric_rows
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -70,6 +70,20 @@ def cases_table(cases: list[dict[str, Any]]) -> str:
         flagged = ' class="warn"' if case.get("status") != "ok" or case.get("warnings") or case.get("error") else ""
         rows.append(f"<tr{flagged}>" + "".join(f"<td>{escape(str(c))}</td>" for c in cells) + "</tr>")
     return "\n".join(rows) + "</table>"
+
+
+def stream_metrics_block(cases: list[dict[str, Any]]) -> str:
+    rows = stream_metric_rows(cases)
+    if not rows:
+        return ""
+    lines = [
+        "<h2>Output streams, audio and voice turns</h2>",
+        "<p>What the clients measured beyond per-sample latency: quantiles pooled over every raw value of every "
+        "repeat, or totals.</p>",
+        "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in STREAM_METRIC_HEAD) + "</tr>",
+    ]
+    lines += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows]
+    return "\n".join(lines) + "</table>"
 
 
 def findings_block(findings: list[Finding]) -> str:

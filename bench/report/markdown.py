@@ -8,7 +8,15 @@ from typing import Any
 from bench.claims import ClaimVerdict
 from bench.compare import CaseComparison
 from bench.headline import Finding, shared_texts
-from bench.report.cells import CLAIM_HEAD, COMPARISON_HEAD, claim_cells, comparison_cells, gate_rule
+from bench.report.cells import (
+    CLAIM_HEAD,
+    COMPARISON_HEAD,
+    STREAM_METRIC_HEAD,
+    claim_cells,
+    comparison_cells,
+    gate_rule,
+    stream_metric_rows,
+)
 
 VERDICT_MARK = {
     "worse": "🔴 worse",
@@ -53,6 +61,15 @@ def cases_table(summary: dict[str, Any]) -> str:
             f"{_ms(event.get('p50'))} | {case['fps']:.1f} | {case['lost_ratio']:.1%} | "
             f"{'-' if growth is None else f'{growth:+.1f}'} |"
         )
+    return "\n".join(lines)
+
+
+def stream_metrics_table(cases: list[dict[str, Any]]) -> str:
+    rows = stream_metric_rows(cases)
+    if not rows:
+        return ""
+    lines = ["| " + " | ".join(STREAM_METRIC_HEAD) + " |", "| --- | --- | ---: | ---: | ---: | ---: |"]
+    lines += ["| " + " | ".join(_cell(c) for c in row) + " |" for row in rows]
     return "\n".join(lines)
 
 
@@ -111,6 +128,9 @@ def run_summary(
         cases_table(summary),
         "",
     ]
+    metrics = stream_metrics_table(summary.get("cases", []))
+    if metrics:
+        parts += ["### Output streams, audio and voice turns", "", metrics, ""]
     if verdicts:
         parts += ["### Claims", "", claims_table(verdicts), ""]
     notes = notes_list(summary.get("cases", []))

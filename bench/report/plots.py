@@ -259,3 +259,35 @@ def delivery(cases: list[dict[str, Any]]) -> bytes:
         if key == "rejected":
             axis.yaxis.set_major_locator(MaxNLocator(integer=True))
     return _png(figure)
+
+
+STALL_FACTOR = 2.0  # a gap between outputs this many times the case's median gap reads as a stall
+
+
+def output_timeline(samples: pd.DataFrame, cases: list[str]) -> bytes | None:
+    """When each output item arrived (or was presented), one row per case, stalls shaded on the time axis.
+
+    A stall is a gap between consecutive outputs longer than `STALL_FACTOR` times the case's median
+    gap: what a viewer sees as a freeze, whatever its cause.
+    """
+    rows = [(case, np.sort(_shown(samples, case)["recv_s"].dropna().to_numpy())) for case in cases]
+    rows = [(case, times) for case, times in rows if len(times) > 1]
+    if not rows:
+        return None
+    figure, axes = plt.subplots(figsize=(9, 1.2 + 0.55 * len(rows)))
+    for index, (_, times) in enumerate(rows):
+        gaps = np.diff(times)
+        limit = STALL_FACTOR * float(np.median(gaps))
+        for start, gap in zip(times[:-1], gaps, strict=True):
+            if gap > limit:
+                axes.axvspan(start, start + gap, ymin=0, ymax=1, color="tab:red", alpha=0.08)
+                axes.plot([start, start + gap], [index, index], color="tab:red", linewidth=3)
+        axes.plot(times, np.full(len(times), index), "|", color="tab:blue", markersize=9)
+    axes.set_yticks(range(len(rows)), [case for case, _ in rows], fontsize=7)
+    axes.invert_yaxis()
+    axes.set(
+        xlabel="time since start (s)",
+        title=f"Output timeline: each tick an item shown; red = a gap over {STALL_FACTOR:g}x the median gap",
+    )
+    axes.grid(alpha=0.3, axis="x")
+    return _png(figure)
