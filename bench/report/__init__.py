@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass
 from html import escape
 from pathlib import Path
+from typing import Any
 
 from bench.catalog import TARGET_KINDS, TargetKind
 from bench.claims import evaluate_claims
@@ -49,6 +51,8 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         figures["breakdown"] = plots.breakdown(run.samples, cases)
         streams = [c["case"] for c in cases if TARGET_KINDS.get(c.get("kind", ""), VIDEO).source != "video"]
         figures["output_timeline"] = plots.output_timeline(run.samples, streams) if streams else None
+        for case in (c["case"] for c in cases if TARGET_KINDS.get(c.get("kind", ""), VIDEO).source == "speech"):
+            figures[f"voice_turns:{case}"] = plots.voice_turns(run.samples, case, _speech_waveform)
     figures["delivery"] = plots.delivery(cases)
     written = []
     status = escape(str(run.summary.get("status")))
@@ -67,7 +71,7 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
     for name, png in figures.items():
         if png is None:
             continue
-        path = out_dir / f"{name}.png"
+        path = out_dir / f"{re.sub(r'[^A-Za-z0-9_.=-]+', '_', name)}.png"
         atomic_write_bytes(path, png)
         written.append(path)
         body.append(html.image(_title(name), png))
@@ -79,7 +83,18 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
     return ReportPaths(out_dir, markdown_path, html_path, written)
 
 
+def _speech_waveform(start_s: float, end_s: float) -> tuple[Any, int]:
+    """The speech the voice client played over a span of the run (the microphone is deterministic)."""
+    from bench.media.microphone import SpeechMicrophone
+
+    microphone = SpeechMicrophone()
+    first = round(start_s * microphone.sample_rate)
+    return microphone.pcm(first, round(end_s * microphone.sample_rate) - first), microphone.sample_rate
+
+
 def _title(figure: str) -> str:
+    if figure.startswith("voice_turns:"):
+        return f"Voice turns: {figure.removeprefix('voice_turns:')}"
     if figure.startswith("targets_by_"):
         return f"Targets side by side across {figure.removeprefix('targets_by_')}: content p50 with its 95 % CI band"
     if figure.startswith("latency_vs_"):

@@ -291,3 +291,52 @@ def output_timeline(samples: pd.DataFrame, cases: list[str]) -> bytes | None:
     )
     axes.grid(alpha=0.3, axis="x")
     return _png(figure)
+
+
+VOICE_TURNS_SHOWN = 3
+VOICE_EVENTS = (  # cumulative stage columns a voice client records, from the end of speech
+    ("stage_pause_detected_ms", "pause detected", "tab:orange"),
+    ("stage_response_starting_ms", "response starting", "tab:purple"),
+)
+
+
+def voice_turns(samples: pd.DataFrame, case: str, waveform: Any) -> bytes | None:
+    """The first turns of a voice case on the microphone's waveform: end of speech, what the framework said
+    (pause detected, response starting) and the first reply audio, on one time axis.
+
+    `waveform(start_s, end_s)` returns the microphone's samples over that span (relative to the run's start)
+    and their rate: the speech is deterministic, so the report redraws it instead of storing audio.
+    """
+    turns = samples[(samples["case"] == case) & (samples["repeat"] == 0) & samples["recv_s"].notna()]
+    turns = turns.sort_values("capture_s").head(VOICE_TURNS_SHOWN)
+    if not len(turns):
+        return None
+    start_s = max(0.0, float(turns["capture_s"].min()) - 3.0)
+    end_s = float(turns["recv_s"].max()) + 0.5
+    pcm, rate = waveform(start_s, end_s)
+    figure, axes = plt.subplots(figsize=(10, 3.2))
+    axes.plot(start_s + np.arange(len(pcm)) / rate, pcm / 32768, color="0.6", linewidth=0.4)
+    drawn: set[str] = set()
+
+    def mark(at: float, label: str, color: str, style: str = "-") -> None:
+        axes.axvline(at, color=color, linestyle=style, linewidth=1.2, label=None if label in drawn else label)
+        drawn.add(label)
+
+    for turn in turns.itertuples(index=False):
+        row = turn._asdict()
+        mark(row["capture_s"], "end of speech", "black", "--")
+        for column, label, color in VOICE_EVENTS:
+            if column in row and not pd.isna(row[column]):
+                mark(row["capture_s"] + row[column] / 1000, label, color)
+        mark(row["recv_s"], "first reply audio", "tab:green")
+        axes.annotate(
+            f"{row['latency_ms']:.0f} ms",
+            xy=(row["recv_s"], 0.9),
+            xycoords=("data", "axes fraction"),
+            fontsize=8,
+            ha="left",
+        )
+    axes.set(xlim=(start_s, end_s), ylim=(-1, 1), xlabel="time since start (s)", ylabel="microphone")
+    axes.set_title(f"Voice turns of {case}: voice-to-voice = end of speech -> first reply audio", fontsize=9)
+    axes.legend(fontsize=7, loc="lower left", ncols=4)
+    return _png(figure)
