@@ -16,6 +16,7 @@ if TYPE_CHECKING:
 EXPECTED_ORIENTATION = {"flip": "flip_ud"}
 BACKLOG_SLOPE_MS_PER_S = 10.0
 BACKLOG_MIN_RISE_MS = 100.0
+SLOPE_MIN_SAMPLES = 20  # fewer samples give no growth figure at all
 LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
 CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
 

@@ -53,7 +53,8 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     latency = latency_stats(shown["latency_ms"].to_numpy(), shown["repeat"].to_numpy()) if len(shown) else None
     timed = measured.dropna(subset=["event_latency_ms"]) if len(measured) else measured
     event = latency_stats(timed["event_latency_ms"].to_numpy(), timed["repeat"].to_numpy()) if len(timed) else None
-    slope = growth_slope(shown["capture_s"], shown["latency_ms"]) if len(shown) else None
+    # a slope through a handful of samples (six voice turns) is noise, not a backlog
+    slope = growth_slope(shown["capture_s"], shown["latency_ms"]) if len(shown) >= grading.SLOPE_MIN_SAMPLES else None
     rejected = sum(1 for s in outcome.sessions if s.status == "rejected")
     failed = sum(1 for s in outcome.sessions if s.status == "failed")
     cpu = max(outcome.client_cpu_percent, default=None)
@@ -101,6 +102,11 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
         "network": _network(outcome),
         "stream_metrics": stream_metrics(outcome.metrics),
+        "stages_ms": {
+            column.removeprefix("stage_"): _quantiles(shown[column].dropna().tolist())
+            for column in sorted(shown.columns)
+            if column.startswith("stage_") and shown[column].notna().any()
+        },
         "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, orientation_problems),
         "notes": _notes(outcome, lost, sent),
     }

@@ -294,9 +294,9 @@ def output_timeline(samples: pd.DataFrame, cases: list[str]) -> bytes | None:
 
 
 VOICE_TURNS_SHOWN = 3
-VOICE_EVENTS = (  # cumulative stage columns a voice client records, from the end of speech
-    ("stage_pause_detected_ms", "pause detected", "tab:orange"),
-    ("stage_response_starting_ms", "response starting", "tab:purple"),
+VOICE_EVENTS = (  # the voice client's consecutive spans from the end of speech, and the event each ends on
+    ("stage_pause_wait_ms", "pause detected", "tab:orange"),
+    ("stage_to_response_start_ms", "response starting", "tab:purple"),
 )
 
 
@@ -325,9 +325,11 @@ def voice_turns(samples: pd.DataFrame, case: str, waveform: Any) -> bytes | None
     for turn in turns.itertuples(index=False):
         row = turn._asdict()
         mark(row["capture_s"], "end of speech", "black", "--")
+        at = row["capture_s"]
         for column, label, color in VOICE_EVENTS:
             if column in row and not pd.isna(row[column]):
-                mark(row["capture_s"] + row[column] / 1000, label, color)
+                at += row[column] / 1000
+                mark(at, label, color)
         mark(row["recv_s"], "first reply audio", "tab:green")
         axes.annotate(
             f"{row['latency_ms']:.0f} ms",
