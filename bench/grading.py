@@ -46,7 +46,7 @@ def grade(
     if sent and lost / sent > LOST_RATIO_DEGRADED:
         degraded.append(f"{lost / sent:.0%} of sent frames ({lost} of {sent}) never came back")
     if is_backlog(slope, outcome.window_s):
-        degraded.append(f"backlog: latency grows {slope:.0f} ms per s, the target falls behind the camera")
+        degraded.append(f"backlog: latency grows {slope:.0f} ms per s, outputs fall further behind their capture")
     rejected = [s for s in sessions if s.status == "rejected"]
     if rejected:
         degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")

@@ -193,7 +193,8 @@ def _warnings(
     if grading.is_backlog(slope, outcome.window_s):
         warnings.append(
             f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "
-            "the target falls behind the source, so percentiles depend on run length"
+            "outputs fall behind their source (a target that cannot keep up, or a player that stalls), "
+            "so percentiles depend on run length"
         )
     warnings += orientation_problems
     if cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT:

@@ -1,18 +1,24 @@
-"""Media pieces of the WebRTC client: the camera track it sends, where its ICE pair ended up, what it received."""
+"""Media pieces of the WebRTC clients: the camera and microphone tracks they send, where their ICE pair ended up,
+what they received."""
 
 from __future__ import annotations
 
 import time
 from fractions import Fraction
+from typing import TYPE_CHECKING
 
 from aiortc import MediaStreamTrack, RTCPeerConnection, RTCTransportStats
 from aiortc.mediastreams import MediaStreamError
-from av import VideoFrame
+from av import AudioFrame, VideoFrame
 
 from bench.media.camera import VirtualCamera
 from bench.records import Send
 
+if TYPE_CHECKING:  # the video client need not import scipy for it
+    from bench.media.microphone import VirtualMicrophone
+
 VIDEO_CLOCK = 90_000
+AUDIO_PTIME_S = 0.02  # what a browser puts in one Opus packet
 
 
 class CameraTrack(MediaStreamTrack):
@@ -48,6 +54,44 @@ class CameraTrack(MediaStreamTrack):
         return frame
 
 
+class MicrophoneTrack(MediaStreamTrack):
+    """Sends the microphone in 20 ms s16 mono frames, each as soon as its last sample is captured.
+
+    Like the camera track it starts from the newest sample when first pulled (what
+    the microphone hears now) and ends after `stop_at`. A marker counts as sent
+    when the frame holding its first sample is handed to the encoder.
+    """
+
+    kind = "audio"
+
+    def __init__(self, microphone: VirtualMicrophone, user: int, stop_at: float, sends: list[Send]) -> None:
+        super().__init__()
+        self.microphone = microphone
+        self.user = user
+        self.stop_at = stop_at
+        self.sends = sends
+        self.samples = round(microphone.sample_rate * AUDIO_PTIME_S)
+        self.next_sample: int | None = None
+
+    async def recv(self) -> AudioFrame:
+        mic = self.microphone
+        if self.next_sample is None:
+            self.next_sample = mic.latest_sample()
+        start = self.next_sample
+        self.next_sample += self.samples
+        if mic.sample_time(start) > self.stop_at:
+            self.stop()
+            raise MediaStreamError
+        await mic.wait_until_sample(start + self.samples)
+        frame = AudioFrame.from_ndarray(mic.pcm(start, self.samples).reshape(1, -1), format="s16", layout="mono")
+        frame.sample_rate = mic.sample_rate
+        frame.pts = start
+        frame.time_base = Fraction(1, mic.sample_rate)
+        now = time.perf_counter()
+        self.sends.extend(Send(self.user, marker_id, now) for marker_id in mic.marker_at(start, self.samples))
+        return frame
+
+
 def selected_candidate_pair(pc: RTCPeerConnection) -> str | None:
     """'local ip:port -> remote ip:port' of the nominated ICE pair (aioice internals; None if unknown)."""
     try:
@@ -69,9 +113,14 @@ async def video_bytes_received(pc: RTCPeerConnection) -> int:
     video plus RTCP, and the data channel when bundled (a "handshake" and a few RTCP reports a
     second, well under 1 % of a video stream).
     """
+    return await media_bytes_received(pc, "video")
+
+
+async def media_bytes_received(pc: RTCPeerConnection, kind: str) -> int:
+    """Bytes the transport of the `kind` ("audio" / "video") receiver took in so far (see `video_bytes_received`)."""
     total = 0
     for receiver in pc.getReceivers():
-        if receiver.track.kind == "video":
+        if receiver.track.kind == kind:
             report = await receiver.getStats()
             total += sum(stats.bytesReceived for stats in report.values() if isinstance(stats, RTCTransportStats))
     return total
