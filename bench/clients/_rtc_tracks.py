@@ -59,7 +59,9 @@ class MicrophoneTrack(MediaStreamTrack):
 
     Like the camera track it starts from the newest sample when first pulled (what
     the microphone hears now) and ends after `stop_at`. A marker counts as sent
-    when the frame holding its first sample is handed to the encoder.
+    when the frame holding its first sample is handed to the encoder; one already
+    under way when the track starts goes out in part, unrecorded, and may still be
+    read back (its latency is then still exact: the decoder places its start).
     """
 
     kind = "audio"

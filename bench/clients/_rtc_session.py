@@ -1,0 +1,237 @@
+"""One simulated browser tab over FastRTC-style WebRTC, whatever media it sends (the audio client's base; the video
+client in webrtc.py predates it and still has the same session logic inline).
+
+What the browser does: a "text" data channel created before the offer (without
+it FastRTC returns no media) that says "handshake" once open, the local track,
+the offer POSTed to /webrtc/offer with a `webrtc_id`, then streaming until the
+run's end plus a grace period. Set-up phases are timed from the start of the
+offer POST, as a user waits for them. A subclass says what it sends
+(`local_track`) and what it makes of each returned frame (`on_media`).
+
+A refused session (`{"status": "failed"}`) is recorded as rejected; a failed
+connection, a target that stops returning media or dies, or any other error is
+recorded as a failed session - `run` never raises for them. An exception in our
+own receiver fails the session at once as a "streambench client error", so a
+harness bug is never reported as a stalled target.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import secrets
+import time
+from collections.abc import Callable, Sequence
+from typing import Any, TypeVar
+
+import httpx
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCPeerConnection, RTCSessionDescription
+from aiortc.mediastreams import MediaStreamError
+
+from bench.clients._rtc_tracks import media_bytes_received, selected_candidate_pair
+from bench.clients.base import ClientConfig, stalled
+from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
+from bench.network.impaired import MediaPath
+from bench.records import CLIENT_ERROR, ClientResult, SessionRecord
+
+GRACE_S = 1.0  # keep sending and receiving this long after the last measured sample
+CONNECT_TIMEOUT_S = 15.0  # answer received -> connectionState "connected"
+FIRST_MEDIA_TIMEOUT_S = 15.0  # connected -> first returned frame (a model may load on the first call)
+STALL_S = 5.0  # nothing returned for this long while sending: the target stalled
+PROBE_AFTER_S = 1.0  # nothing returned for this long: check that the target still answers HTTP
+HTTP_TIMEOUT_S = 30.0
+
+log = logging.getLogger(__name__)
+S = TypeVar("S", bound="RTCSession")
+
+
+class RTCSession:
+    """Connect, stream for the run's duration, close; subclasses fill in the media."""
+
+    kind: str  # the media kind sent and received: "audio" or "video"
+    noun: str  # what comes back, for messages ("audio", "video frame")
+
+    def __init__(
+        self,
+        http: httpx.AsyncClient,
+        source: Any,
+        config: ClientConfig,
+        user: int,
+        result: ClientResult,
+        loopback: bool,
+        candidate_pairs: dict[int, str | None],
+    ) -> None:
+        self.http, self.source, self.config = http, source, config
+        self.user, self.result, self.loopback = user, result, loopback
+        self.candidate_pairs = candidate_pairs
+        self.url = config.url.rstrip("/")
+        self.record = SessionRecord(user)
+        result.sessions.append(self.record)
+        self.webrtc_id = secrets.token_hex(8)
+        self.stop_at = source.started + config.duration_s
+        self.pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        self.settled = asyncio.Event()  # connectionState reached connected, failed or closed
+        self.receivers: list[asyncio.Task[None]] = []
+        self.t_offer = self.connected_s = self.last_media_s = self.last_probe_s = 0.0
+        self.frames = 0  # returned frames, read or not
+        self.media_path = MediaPath(config.network, seed=user) if config.network is not None else None
+
+    def local_track(self) -> MediaStreamTrack:
+        """The track sent; it keeps sending through the grace period (a receiver may hold a frame until the next)."""
+        raise NotImplementedError
+
+    def on_media(self, frame: Any) -> None:
+        """Read one returned frame (called as soon as it is received)."""
+        raise NotImplementedError
+
+    async def run(self) -> None:
+        try:
+            if await self._connect():
+                await self._stream()
+        except Exception as exc:  # whatever goes wrong is this session's result, never the run's crash
+            self.fail(f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__)
+        finally:
+            await self._close()
+
+    def phase(self, name: str) -> None:
+        self.record.phases_ms.setdefault(name, (time.perf_counter() - self.t_offer) * 1000)
+
+    def fail(self, error: str) -> None:
+        if self.record.status == "ok":
+            self.record.status = "failed"
+            self.record.error = error
+            self.result.errors.append(f"user {self.user}: {error}")
+
+    async def _connect(self) -> bool:
+        pc = self.pc
+        channel = pc.createDataChannel("text")
+        channel.on("open", lambda: channel.send("handshake"))
+        pc.on("iceconnectionstatechange", self._on_ice_state)
+        pc.on("connectionstatechange", self._on_connection_state)
+        pc.on("track", self._on_track)
+        pc.addTrack(self.local_track())
+        await pc.setLocalDescription(await pc.createOffer())  # aiortc returns once ICE gathering is complete
+        self.t_offer = time.perf_counter()
+        response = await self.http.post(
+            f"{self.url}/webrtc/offer",
+            json={"sdp": await self._offer_sdp(), "type": "offer", "webrtc_id": self.webrtc_id},
+        )
+        self.phase("offer_ms")
+        if response.status_code != 200:
+            self.fail(f"POST /webrtc/offer answered HTTP {response.status_code}: {response.text[:200]}")
+            return False
+        answer = response.json()
+        if answer.get("status") == "failed":
+            self.record.status = "rejected"
+            self.record.error = str((answer.get("meta") or {}).get("error") or "failed")
+            return False
+        sdp = loopback_only_sdp(answer["sdp"]) if self.loopback else answer["sdp"]
+        if self.media_path is not None:
+            sdp = await self.media_path.answer(sdp)
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=answer["type"]))
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self.settled.wait(), CONNECT_TIMEOUT_S)
+        if pc.connectionState != "connected":
+            self.fail(f"not connected (ICE {pc.iceConnectionState}, connection {pc.connectionState})")
+            return False
+        pair = self.candidate_pairs[self.user] = selected_candidate_pair(pc)
+        log.debug("user %d connected over %s", self.user, pair)
+        return True
+
+    async def _stream(self) -> None:
+        end = self.stop_at + GRACE_S
+        while (now := time.perf_counter()) < end and self.pc.connectionState == "connected" and self._healthy:
+            if now < self.stop_at and (problem := await self._stalled(now)):
+                self.fail(problem)
+                return
+            await asyncio.sleep(0.05)
+        if self.pc.connectionState == "failed":
+            self.fail(f"connection failed {now - self.t_offer:.1f} s after the offer")
+        elif self.pc.connectionState != "connected" and now < self.stop_at:
+            self.record.phases_ms["closed_by_server_ms"] = (now - self.t_offer) * 1000
+        if self.frames == 0:
+            self.fail(f"connected, but no {self.noun} came back")
+
+    async def _stalled(self, now: float) -> str | None:
+        """Why the target seems stuck or gone, if it does: silent too long, or its HTTP port refuses."""
+        silent = now - (self.last_media_s or self.connected_s)
+        limit = STALL_S if self.frames else FIRST_MEDIA_TIMEOUT_S
+        if silent > limit:
+            return f"no {self.noun} came back for {silent:.1f} s ({stalled(self.config)})"
+        if silent > PROBE_AFTER_S and now - self.last_probe_s > PROBE_AFTER_S:
+            self.last_probe_s = now
+            try:
+                await self.http.get(f"{self.url}/", timeout=1.0)
+            except httpx.ConnectError as exc:
+                return f"target stopped answering ({exc}); no {self.noun} for {silent:.1f} s"
+            except httpx.HTTPError:
+                pass  # slow or odd, but there: let STALL_S decide
+        return None
+
+    async def _receive(self, track: MediaStreamTrack) -> None:
+        """Take every returned frame until the track ends; a bug of ours fails the session as ours.
+
+        Left silent, a broken receiver stops counting frames and the stall check blames the target.
+        """
+        try:
+            while True:
+                frame = await track.recv()
+                self.frames += 1
+                self.last_media_s = time.perf_counter()
+                self.on_media(frame)
+        except MediaStreamError:
+            return
+        except Exception as exc:
+            where = f"user {self.user} {self.kind} receiver"
+            self.fail(f"{CLIENT_ERROR}: {self.result.add_client_error(where, exc)}")
+
+    def _on_ice_state(self) -> None:
+        if self.pc.iceConnectionState in ("connected", "completed"):
+            self.phase("ice_connected_ms")
+
+    def _on_connection_state(self) -> None:
+        state = self.pc.connectionState
+        if state == "connected":
+            self.phase("connected_ms")
+            self.connected_s = time.perf_counter()
+        if state in ("connected", "failed", "closed"):
+            self.settled.set()
+
+    def _on_track(self, track: MediaStreamTrack) -> None:
+        if track.kind == self.kind:
+            self.receivers.append(asyncio.create_task(self._receive(track)))
+
+    @property
+    def _healthy(self) -> bool:
+        """Nothing failed yet; a failed receiver ends the stream at once instead of at the stall timeout."""
+        return self.record.status == "ok"
+
+    async def _offer_sdp(self) -> str:
+        """Behind a network profile the server must reach us only through relays."""
+        sdp = self.pc.localDescription.sdp
+        return await self.media_path.offer(sdp) if self.media_path is not None else sdp
+
+    async def _close(self) -> None:
+        for task in self.receivers:
+            task.cancel()
+        await asyncio.gather(*self.receivers, return_exceptions=True)
+        if self.connected_s:
+            self.record.received_bytes = await media_bytes_received(self.pc, self.kind)
+            self.record.received_s = time.perf_counter() - self.connected_s
+        with contextlib.suppress(Exception):
+            await self.pc.close()
+        if self.media_path is not None:
+            await self.media_path.close()
+            self.result.network_stats += self.media_path.stats
+
+
+async def run_sessions(config: ClientConfig, make: Callable[[httpx.AsyncClient, int, bool], S]) -> Sequence[S]:
+    """One session per user, all at once, ICE kept on 127.0.0.1 when the target is; returns them when all ended."""
+    loopback = is_loopback_url(config.url)
+    if loopback:
+        force_loopback_ice()
+    async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+        sessions = [make(http, user, loopback) for user in range(config.users)]
+        await asyncio.gather(*(session.run() for session in sessions))
+    return sessions

@@ -1,0 +1,132 @@
+"""Bare aiortc audio echo, or a fixed delay line: the floor every WebRTC audio number is compared with.
+
+Same signalling as FastRTC, with no fastrtc and no Gradio:
+POST /webrtc/offer {"sdp", "type": "offer", "webrtc_id"} -> {"sdp", "type": "answer"}, GET /health.
+Start it by hand:
+
+    python -m targets.aiortc_audio_echo --port 7862 [--host 127.0.0.1] [--delay-ms 0]
+
+Each received (decoded) audio frame goes straight back to the sender; with --delay-ms D
+the audio comes back D ms later (a delay line, not a sleep). Unlike FastRTC it answers
+at once (no fixed 0.1 s sleep) and has no concurrency limit.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator
+from typing import Any
+
+import numpy as np
+import uvicorn
+from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from av import AudioFrame
+from fastapi import FastAPI
+from pydantic import BaseModel
+
+
+class Offer(BaseModel):
+    sdp: str
+    type: str
+    webrtc_id: str
+
+
+class DelayLine:
+    """Holds audio back by a fixed delay: silence first, then the input, sample for sample.
+
+    A sleep per chunk would back up (every chunk waits behind the previous one's sleep);
+    a buffer primed with the delay's worth of silence adds exactly the delay, whatever
+    the chunk sizes. A delay of 0 passes audio through unchanged.
+    """
+
+    def __init__(self, delay_ms: float, sample_rate: int, channels: int = 1) -> None:
+        self.pending = np.zeros(round(delay_ms * sample_rate / 1000) * channels, dtype=np.int16)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """The same number of samples (same shape and dtype), taken from `delay_ms` earlier in the stream."""
+        flat = samples.reshape(-1)
+        joined = np.concatenate([self.pending.astype(samples.dtype), flat])
+        out, self.pending = joined[: flat.size], joined[flat.size :]
+        return out.reshape(samples.shape)
+
+
+class EchoTrack(MediaStreamTrack):
+    """Returns each received audio frame (or the delay line's output for it) with the same timestamps."""
+
+    kind = "audio"
+
+    def __init__(self, source: MediaStreamTrack, delay_ms: float) -> None:
+        super().__init__()
+        self.source = source
+        self.delay_ms = delay_ms
+        self.line: DelayLine | None = None
+
+    async def recv(self) -> AudioFrame:
+        frame = await self.source.recv()
+        if not self.delay_ms:
+            return frame
+        if self.line is None:
+            self.line = DelayLine(self.delay_ms, frame.sample_rate, len(frame.layout.channels))
+        # aiortc's opus decoder gives packed s16: one plane of interleaved samples
+        samples = self.line.process(frame.to_ndarray())
+        out = AudioFrame.from_ndarray(samples, format=frame.format.name, layout=frame.layout.name)
+        out.sample_rate, out.pts, out.time_base = frame.sample_rate, frame.pts, frame.time_base
+        return out
+
+
+def build_app(delay_ms: float = 0) -> FastAPI:
+    peers: dict[str, RTCPeerConnection] = {}
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
+        yield
+        await asyncio.gather(*(pc.close() for pc in list(peers.values())), return_exceptions=True)
+
+    app = FastAPI(lifespan=lifespan)
+
+    @app.post("/webrtc/offer")
+    async def offer(body: Offer) -> dict[str, Any]:
+        if body.webrtc_id in peers:
+            return {"status": "failed", "meta": {"error": "connection_already_exists"}}
+        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
+        peers[body.webrtc_id] = pc
+
+        @pc.on("datachannel")
+        def on_datachannel(channel: RTCDataChannel) -> None:
+            channel.on("message", lambda message: None)  # the browser's "handshake"; nothing to answer
+
+        @pc.on("track")
+        def on_track(track: MediaStreamTrack) -> None:
+            if track.kind == "audio":
+                pc.addTrack(EchoTrack(track, delay_ms))
+
+        @pc.on("connectionstatechange")
+        async def on_state() -> None:
+            if pc.connectionState in ("failed", "closed"):
+                peers.pop(body.webrtc_id, None)
+                await pc.close()
+
+        await pc.setRemoteDescription(RTCSessionDescription(sdp=body.sdp, type=body.type))
+        await pc.setLocalDescription(await pc.createAnswer())
+        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+
+    @app.get("/health")
+    async def health() -> dict[str, str]:
+        return {"status": "ok"}
+
+    return app
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--host", default="127.0.0.1")
+    parser.add_argument("--port", type=int, default=7862)
+    parser.add_argument("--delay-ms", type=float, default=0.0, help="hold the audio back this long (a delay line)")
+    args = parser.parse_args()
+    uvicorn.run(build_app(args.delay_ms), host=args.host, port=args.port, log_level="warning")
+
+
+if __name__ == "__main__":
+    main()
