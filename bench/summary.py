@@ -170,10 +170,65 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
             "message down, the output's GET up and its bytes down): two round trips, where WebRTC media pays one "
             "(BENCHMARKS.md, finding 9)"
         )
+    notes += _stream_notes(outcome, lost, sent)
     if outcome.kind == "gradio-stream" and outcome.settings.get("time_limit"):
         notes.append(
             "time_limit is counted from when the event gets a concurrency slot, not from joining the queue "
             "(BENCHMARKS.md, finding 3; see per_user streamed_ms)"
+        )
+    return notes
+
+
+def _stream_notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
+    """Notes for audio, voice and output-stream cases (BENCHMARKS.md, findings 11-15)."""
+    notes = []
+    metrics = stream_metrics(outcome.metrics)
+    client = outcome.settings.get("client")
+    if outcome.kind in ("fastrtc-audio", "aiortc-audio-echo") and client != "fastrtc-websocket":
+        notes.append(
+            "our audio client decodes each packet on arrival, as a browser's playout does on loopback; a stock "
+            "aiortc receiver would add ~80 ms (docs/PROTOCOLS.md); the jitter a playout buffer would absorb is the "
+            "stream metric audio_arrival_jitter_ms"
+        )
+    if outcome.kind == "fastrtc-audio" and client != "fastrtc-websocket":
+        notes.append(
+            "FastRTC re-times its audio output after any gap over 200 ms and never catches up: a stall of the "
+            "server during a session stays in every later marker's latency (BENCHMARKS.md, finding 11)"
+        )
+    if client == "fastrtc-websocket":
+        notes.append(
+            "fastrtc's WebSocket emit loop sleeps 20 ms after each item it sends, so the 20 ms chunks sent here fall "
+            "behind by the extra time per chunk (BENCHMARKS.md, finding 12; see growth_ms_per_s)"
+        )
+    if outcome.kind == "gradio-hls":
+        stalled = metrics.get("stalled_s[hls.js default]")
+        rebuffers = metrics.get("rebuffers[hls.js default]")
+        this_run = f" (this run: {rebuffers} rebuffers, {stalled:.1f} s stalled)" if stalled is not None else ""
+        notes.append(
+            "hls.js as Gradio configures it starts at the first segment and reloads the playlist twice at start, "
+            f"so it stalls at the start of every stream{this_run} (BENCHMARKS.md, finding 13)"
+        )
+    if outcome.kind == "fastrtc-voice":
+        premature = metrics.get("premature_pauses") or 0
+        chunk = outcome.settings.get("audio_chunk_duration") or 0.6
+        notes.append(
+            f"voice-to-voice is mostly ReplyOnPause's wait for a pause, taken on its {chunk:g} s chunk grid"
+            + (
+                f"; the VAD heard a pause inside an utterance {premature} times and answered the fragment"
+                if premature
+                else ""
+            )
+            + " (BENCHMARKS.md, finding 14)"
+        )
+    if outcome.kind == "gradio-generator" and client != "gradio-client":
+        notes.append(
+            "Gradio's SSE loop sleeps 50 ms whenever its queue is empty, so items reach the browser on a ~50 ms grid "
+            "(BENCHMARKS.md, finding 15)"
+        )
+    if outcome.kind == "gradio-mic" and lost:
+        notes.append(
+            f"{lost} of {sent} markers sent ({lost / sent:.0%}) never reached the transcript: a .stream() server "
+            "keeps only the newest unprocessed chunk, so audio is dropped when the app is slower than stream_every"
         )
     return notes
 
