@@ -102,3 +102,35 @@ def test_two_targets_swept_over_named_networks_share_one_plot(tmp_path: Path):
     assert {"targets_by_network", "latency_vs_network"} <= names
     one_target = synthetic_run(*[c for c in cases if c[0]["case"].startswith("gradio")])
     assert "targets_by_network" not in {p.stem for p in render_report(one_target, tmp_path / "one").plots}
+
+
+def test_a_one_second_freeze_in_a_steady_stream_is_the_one_stall_found():
+    rng = np.random.default_rng(7)
+    times = np.cumsum(0.1 + rng.uniform(-0.02, 0.02, 60))
+    times[30:] += 1.0  # the player froze for a second before item 30
+    assert plots.stall_spans(times) == [(times[29], times[30])]
+    assert plots.stall_spans(np.arange(50) * 0.1) == [], "an even stream has no stall"
+
+
+def hls_run():
+    made = case("hls-video/identity/chunk_s=1", jittery(900, seed=4), kind="gradio-hls")
+    summary, samples = made
+    samples["recv_s"] = samples["capture_s"] + samples["latency_ms"] / 1000
+    samples.loc[samples.index >= 60, "recv_s"] += 2.0  # a 2 s rebuffer
+    summary["stream_metrics"] = {
+        "glass_to_glass_ms[hls.js default]": {"n": 90, "p50": 3339.0, "p95": 3500.0, "max": 3600.0},
+        "rebuffers[hls.js default]": 1,
+    }
+    return synthetic_run((summary, samples))
+
+
+def test_output_streams_get_their_metrics_table_and_a_timeline(tmp_path: Path):
+    paths = render_report(hls_run(), tmp_path)
+    page, text = paths.html.read_text(), paths.markdown.read_text()
+    assert "output_timeline" in {p.stem for p in paths.plots}
+    for rendered in (page, text):
+        assert "Output streams, audio and voice turns" in rendered
+        assert "glass_to_glass_ms[hls.js default]" in rendered and "3339.0" in rendered
+    timeline = cv2.imread(str(tmp_path / "output_timeline.png"))
+    red = (timeline[:, :, 2] > 150) & (timeline[:, :, 1] < 100) & (timeline[:, :, 0] < 100)
+    assert red.any(), "the rebuffer is drawn in red on the timeline"

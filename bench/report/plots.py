@@ -264,6 +264,16 @@ def delivery(cases: list[dict[str, Any]]) -> bytes:
 STALL_FACTOR = 2.0  # a gap between outputs this many times the case's median gap reads as a stall
 
 
+def stall_spans(times: np.ndarray) -> list[tuple[float, float]]:
+    """(start, end) of every gap between consecutive outputs over `STALL_FACTOR` times the median gap."""
+    times = np.sort(np.asarray(times, dtype=float))
+    if len(times) < 3:
+        return []
+    gaps = np.diff(times)
+    limit = STALL_FACTOR * float(np.median(gaps))
+    return [(float(start), float(start + gap)) for start, gap in zip(times[:-1], gaps, strict=True) if gap > limit]
+
+
 def output_timeline(samples: pd.DataFrame, cases: list[str]) -> bytes | None:
     """When each output item arrived (or was presented), one row per case, stalls shaded on the time axis.
 
@@ -276,12 +286,9 @@ def output_timeline(samples: pd.DataFrame, cases: list[str]) -> bytes | None:
         return None
     figure, axes = plt.subplots(figsize=(9, 1.2 + 0.55 * len(rows)))
     for index, (_, times) in enumerate(rows):
-        gaps = np.diff(times)
-        limit = STALL_FACTOR * float(np.median(gaps))
-        for start, gap in zip(times[:-1], gaps, strict=True):
-            if gap > limit:
-                axes.axvspan(start, start + gap, ymin=0, ymax=1, color="tab:red", alpha=0.08)
-                axes.plot([start, start + gap], [index, index], color="tab:red", linewidth=3)
+        for start, end in stall_spans(times):
+            axes.axvspan(start, end, ymin=0, ymax=1, color="tab:red", alpha=0.08)
+            axes.plot([start, end], [index, index], color="tab:red", linewidth=3)
         axes.plot(times, np.full(len(times), index), "|", color="tab:blue", markersize=9)
     axes.set_yticks(range(len(rows)), [case for case, _ in rows], fontsize=7)
     axes.invert_yaxis()
