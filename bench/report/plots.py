@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+import warnings
 from typing import Any
 
 import matplotlib
@@ -19,8 +20,10 @@ PHASES = ("offer_ms", "ice_connected_ms", "connected_ms", "first_frame_ms", "que
 
 def _png(figure: plt.Figure) -> bytes:
     buffer = io.BytesIO()
-    figure.tight_layout()
-    figure.savefig(buffer, format="png", dpi=90)
+    with warnings.catch_warnings():  # long case names may not fit tight_layout; bbox_inches="tight" still fits them
+        warnings.simplefilter("ignore", UserWarning)
+        figure.tight_layout()
+    figure.savefig(buffer, format="png", dpi=90, bbox_inches="tight")
     plt.close(figure)
     return buffer.getvalue()
 
@@ -58,9 +61,12 @@ class _Sweep:
         values = list(dict.fromkeys(c["params"][param] for c in self.cases))
         self.numeric = all(isinstance(v, int | float) for v in values)
         self.position = {v: (v if self.numeric else index) for index, v in enumerate(values)}
-        self.series: dict[str, list[dict[str, Any]]] = {}
+        series: dict[str, list[dict[str, Any]]] = {}
         for case in self.cases:
-            self.series.setdefault(_series_label(case, param), []).append(case)
+            series.setdefault(_series_label(case, param), []).append(case)
+        # one point is no sweep: a target whose cases differ from another target's in `param` only
+        self.series = {label: members for label, members in series.items() if len(members) > 1}
+        self.cases = [case for members in self.series.values() for case in members]
 
 
 def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
@@ -87,7 +93,8 @@ def latency_vs_param(cases: list[dict[str, Any]], param: str) -> bytes | None:
             handles.append(
                 _line_with_band(axes, x, members, "event_latency_ms", "p50", "tab:green", "event-to-display p50")
             )
-        for index, case in enumerate(c for c in flat if c.get("transform") == members[0].get("transform")):
+        like = (members[0].get("transform"), members[0].get("kind"))
+        for index, case in enumerate(c for c in flat if (c.get("transform"), c.get("kind")) == like):
             handles.append(
                 axes.axhline(
                     case["latency_ms"]["p50"],
