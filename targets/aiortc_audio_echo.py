@@ -19,37 +19,19 @@ import contextlib
 from collections.abc import AsyncIterator
 from typing import Any
 
-import numpy as np
 import uvicorn
 from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
 from av import AudioFrame
 from fastapi import FastAPI
 from pydantic import BaseModel
 
+from targets.transforms import DelayLine
+
 
 class Offer(BaseModel):
     sdp: str
     type: str
     webrtc_id: str
-
-
-class DelayLine:
-    """Holds audio back by a fixed delay: silence first, then the input, sample for sample.
-
-    A sleep per chunk would back up (every chunk waits behind the previous one's sleep);
-    a buffer primed with the delay's worth of silence adds exactly the delay, whatever
-    the chunk sizes. A delay of 0 passes audio through unchanged.
-    """
-
-    def __init__(self, delay_ms: float, sample_rate: int, channels: int = 1) -> None:
-        self.pending = np.zeros(round(delay_ms * sample_rate / 1000) * channels, dtype=np.int16)
-
-    def process(self, samples: np.ndarray) -> np.ndarray:
-        """The same number of samples (same shape and dtype), taken from `delay_ms` earlier in the stream."""
-        flat = samples.reshape(-1)
-        joined = np.concatenate([self.pending.astype(samples.dtype), flat])
-        out, self.pending = joined[: flat.size], joined[flat.size :]
-        return out.reshape(samples.shape)
 
 
 class EchoTrack(MediaStreamTrack):

@@ -27,7 +27,7 @@ import uvicorn
 from fastapi import FastAPI
 from fastrtc import Stream, StreamHandler
 
-from targets.aiortc_audio_echo import DelayLine
+from targets.transforms import DelayLine
 
 SAMPLE_RATE = 48000
 EMIT_POLL_S = 0.5  # emit() gives up waiting after this long, so a closed session frees its worker thread

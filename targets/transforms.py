@@ -2,7 +2,8 @@
 
 Each takes and returns an RGB uint8 image (H x W x 3), so a user can copy any of
 them into their own app. `delay` is a calibration transform: an identity whose
-cost is a known sleep, which lets the harness recover an injected delay.
+cost is a known sleep, which lets the harness recover an injected delay; the
+audio targets' `DelayLine` is its counterpart for a stream of samples.
 """
 
 from __future__ import annotations
@@ -62,3 +63,22 @@ def apply_transform(name: str, frame: np.ndarray, delay_ms: float = 0) -> np.nda
     transform = TRANSFORMS[name]
     delay(frame, delay_ms or 0)
     return np.ascontiguousarray(transform(frame))
+
+
+class DelayLine:
+    """Holds audio back by a fixed delay: silence first, then the input, sample for sample.
+
+    A sleep per chunk would back up (every chunk waits behind the previous one's sleep);
+    a buffer primed with the delay's worth of silence adds exactly the delay, whatever
+    the chunk sizes. A delay of 0 passes audio through unchanged.
+    """
+
+    def __init__(self, delay_ms: float, sample_rate: int, channels: int = 1) -> None:
+        self.pending = np.zeros(round(delay_ms * sample_rate / 1000) * channels, dtype=np.int16)
+
+    def process(self, samples: np.ndarray) -> np.ndarray:
+        """The same number of samples (same shape and dtype), taken from `delay_ms` earlier in the stream."""
+        flat = samples.reshape(-1)
+        joined = np.concatenate([self.pending.astype(samples.dtype), flat])
+        out, self.pending = joined[: flat.size], joined[flat.size :]
+        return out.reshape(samples.shape)

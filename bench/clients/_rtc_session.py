@@ -1,18 +1,20 @@
-"""One simulated browser tab over FastRTC-style WebRTC, whatever media it sends (the audio client's base; the video
-client in webrtc.py predates it and still has the same session logic inline).
+"""One simulated browser tab over FastRTC-style WebRTC, whatever media it sends (the base of the video, audio and
+voice clients).
 
 What the browser does: a "text" data channel created before the offer (without
 it FastRTC returns no media) that says "handshake" once open, the local track,
 the offer POSTed to /webrtc/offer with a `webrtc_id`, then streaming until the
 run's end plus a grace period. Set-up phases are timed from the start of the
 offer POST, as a user waits for them. A subclass says what it sends
-(`local_track`) and what it makes of each returned frame (`on_media`).
+(`local_track`), what it makes of each returned frame (`on_media`), and may use
+the wait for ICE and DTLS (`answered`).
 
 A refused session (`{"status": "failed"}`) is recorded as rejected; a failed
 connection, a target that stops returning media or dies, or any other error is
 recorded as a failed session - `run` never raises for them. An exception in our
-own receiver fails the session at once as a "streambench client error", so a
-harness bug is never reported as a stalled target.
+own receiver fails the session at once as a "streambench client error" and is
+kept in `ClientResult.client_errors`, so a harness bug is never reported as a
+stalled target.
 """
 
 from __future__ import annotations
@@ -22,7 +24,7 @@ import contextlib
 import logging
 import secrets
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from typing import Any, TypeVar
 
 import httpx
@@ -85,6 +87,9 @@ class RTCSession:
         """Read one returned frame (called as soon as it is received)."""
         raise NotImplementedError
 
+    async def answered(self) -> None:
+        """The answer is set and ICE and DTLS are under way: time a subclass may use (nothing by default)."""
+
     async def run(self) -> None:
         try:
             if await self._connect():
@@ -130,6 +135,7 @@ class RTCSession:
         if self.media_path is not None:
             sdp = await self.media_path.answer(sdp)
         await pc.setRemoteDescription(RTCSessionDescription(sdp=sdp, type=answer["type"]))
+        await self.answered()
         with contextlib.suppress(TimeoutError):
             await asyncio.wait_for(self.settled.wait(), CONNECT_TIMEOUT_S)
         if pc.connectionState != "connected":
@@ -159,14 +165,21 @@ class RTCSession:
         limit = STALL_S if self.frames else FIRST_MEDIA_TIMEOUT_S
         if silent > limit:
             return f"no {self.noun} came back for {silent:.1f} s ({stalled(self.config)})"
+        return await self._probe(now, silent, f"no {self.noun}")
+
+    async def _probe(self, now: float, silent: float, missing: str) -> str | None:
+        """After PROBE_AFTER_S of silence, at most that often: is the target gone (its HTTP port refuses)?
+
+        A dead target is then reported at once instead of at the stall limit.
+        """
         if silent > PROBE_AFTER_S and now - self.last_probe_s > PROBE_AFTER_S:
             self.last_probe_s = now
             try:
                 await self.http.get(f"{self.url}/", timeout=1.0)
             except httpx.ConnectError as exc:
-                return f"target stopped answering ({exc}); no {self.noun} for {silent:.1f} s"
+                return f"target stopped answering ({exc}); {missing} for {silent:.1f} s"
             except httpx.HTTPError:
-                pass  # slow or odd, but there: let STALL_S decide
+                pass  # slow or odd, but there: let the stall limit decide
         return None
 
     async def _receive(self, track: MediaStreamTrack) -> None:
@@ -226,12 +239,20 @@ class RTCSession:
             self.result.network_stats += self.media_path.stats
 
 
-async def run_sessions(config: ClientConfig, make: Callable[[httpx.AsyncClient, int, bool], S]) -> Sequence[S]:
+async def run_sessions(
+    session_type: type[S],
+    source: Any,
+    config: ClientConfig,
+    result: ClientResult,
+    candidate_pairs: dict[int, str | None],
+) -> Sequence[S]:
     """One session per user, all at once, ICE kept on 127.0.0.1 when the target is; returns them when all ended."""
     loopback = is_loopback_url(config.url)
     if loopback:
         force_loopback_ice()
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
-        sessions = [make(http, user, loopback) for user in range(config.users)]
+        sessions = [
+            session_type(http, source, config, user, result, loopback, candidate_pairs) for user in range(config.users)
+        ]
         await asyncio.gather(*(session.run() for session in sessions))
     return sessions

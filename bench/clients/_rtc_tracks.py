@@ -15,7 +15,7 @@ from bench.media.camera import VirtualCamera
 from bench.records import Send
 
 if TYPE_CHECKING:  # the video client need not import scipy for it
-    from bench.media.microphone import VirtualMicrophone
+    from bench.media.microphone import SpeechMicrophone, VirtualMicrophone
 
 VIDEO_CLOCK = 90_000
 AUDIO_PTIME_S = 0.02  # what a browser puts in one Opus packet
@@ -55,23 +55,21 @@ class CameraTrack(MediaStreamTrack):
 
 
 class MicrophoneTrack(MediaStreamTrack):
-    """Sends the microphone in 20 ms s16 mono frames, each as soon as its last sample is captured.
+    """Sends a microphone in 20 ms s16 mono frames, each as soon as its last sample is captured.
 
     Like the camera track it starts from the newest sample when first pulled (what
-    the microphone hears now) and ends after `stop_at`. A marker counts as sent
-    when the frame holding its first sample is handed to the encoder; one already
-    under way when the track starts goes out in part, unrecorded, and may still be
-    read back (its latency is then still exact: the decoder places its start).
+    the microphone hears now) and ends after `stop_at`. What a frame counts as
+    sending depends on the microphone: a subclass records it (`sent`).
     """
 
     kind = "audio"
+    microphone: VirtualMicrophone | SpeechMicrophone
 
-    def __init__(self, microphone: VirtualMicrophone, user: int, stop_at: float, sends: list[Send]) -> None:
+    def __init__(self, microphone: VirtualMicrophone | SpeechMicrophone, user: int, stop_at: float) -> None:
         super().__init__()
         self.microphone = microphone
         self.user = user
         self.stop_at = stop_at
-        self.sends = sends
         self.samples = round(microphone.sample_rate * AUDIO_PTIME_S)
         self.next_sample: int | None = None
 
@@ -89,9 +87,30 @@ class MicrophoneTrack(MediaStreamTrack):
         frame.sample_rate = mic.sample_rate
         frame.pts = start
         frame.time_base = Fraction(1, mic.sample_rate)
-        now = time.perf_counter()
-        self.sends.extend(Send(self.user, marker_id, now) for marker_id in mic.marker_at(start, self.samples))
+        self.sent(start, time.perf_counter())
         return frame
+
+    def sent(self, start: int, now: float) -> None:
+        """Record what the frame from sample `start` carried, handed to the encoder at `now`."""
+        raise NotImplementedError
+
+
+class MarkerTrack(MicrophoneTrack):
+    """Sends the marker microphone; a marker counts as sent when the frame holding its first sample is.
+
+    One already under way when the track starts goes out in part, unrecorded, and may
+    still be read back (its latency is then still exact: the decoder places its start).
+    """
+
+    microphone: VirtualMicrophone
+
+    def __init__(self, microphone: VirtualMicrophone, user: int, stop_at: float, sends: list[Send]) -> None:
+        super().__init__(microphone, user, stop_at)
+        self.sends = sends
+
+    def sent(self, start: int, now: float) -> None:
+        markers = self.microphone.marker_at(start, self.samples)
+        self.sends.extend(Send(self.user, marker_id, now) for marker_id in markers)
 
 
 def selected_candidate_pair(pc: RTCPeerConnection) -> str | None:
@@ -108,18 +127,13 @@ def selected_candidate_pair(pc: RTCPeerConnection) -> str | None:
     return None
 
 
-async def video_bytes_received(pc: RTCPeerConnection) -> int:
-    """Bytes the video receiver's transport took in so far.
+async def media_bytes_received(pc: RTCPeerConnection, kind: str) -> int:
+    """Bytes the transport of the `kind` ("audio" / "video") receiver took in so far.
 
     aiortc's inbound-rtp stats count packets, not bytes, so this is its transport's count: the
-    video plus RTCP, and the data channel when bundled (a "handshake" and a few RTCP reports a
+    media plus RTCP, and the data channel when bundled (a "handshake" and a few RTCP reports a
     second, well under 1 % of a video stream).
     """
-    return await media_bytes_received(pc, "video")
-
-
-async def media_bytes_received(pc: RTCPeerConnection, kind: str) -> int:
-    """Bytes the transport of the `kind` ("audio" / "video") receiver took in so far (see `video_bytes_received`)."""
     total = 0
     for receiver in pc.getReceivers():
         if receiver.track.kind == kind:

@@ -39,17 +39,14 @@ import json
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from fractions import Fraction
 from typing import Any
 
-import httpx
 import numpy as np
 from aiortc import MediaStreamTrack, RTCDataChannel
-from aiortc.mediastreams import MediaStreamError
 from av import AudioFrame
 
-from bench.clients._rtc_session import GRACE_S, PROBE_AFTER_S, RTCSession, run_sessions
-from bench.clients._rtc_tracks import AUDIO_PTIME_S
+from bench.clients._rtc_session import GRACE_S, RTCSession, run_sessions
+from bench.clients._rtc_tracks import MicrophoneTrack
 from bench.clients.base import ClientConfig, stalled
 from bench.clients.webrtc_audio import release_audio_on_arrival
 from bench.media.microphone import SpeechMicrophone
@@ -138,46 +135,28 @@ def _latest(time_of: Callable[[int], float], at: float) -> int:
     return turn
 
 
-class SpeechTrack(MediaStreamTrack):
-    """Sends the speech microphone in 20 ms s16 mono frames, each as soon as its last sample is captured.
+class SpeechTrack(MicrophoneTrack):
+    """Sends the speech microphone, quiet between utterances included, as a browser's microphone does.
 
-    It starts from what the microphone hears now and sends quiet between utterances, as a
-    browser's microphone does (the VAD needs the quiet to hear the pause). Utterance i counts
-    as sent when the frame holding its last speech sample goes to the encoder.
+    The VAD needs the quiet to hear the pause. Utterance i counts as sent when the
+    frame holding its last speech sample goes to the encoder.
     """
 
-    kind = "audio"
+    microphone: SpeechMicrophone
 
     def __init__(self, mic: SpeechMicrophone, user: int, stop_at: float, result: ClientResult) -> None:
-        super().__init__()
-        self.mic, self.user, self.stop_at = mic, user, stop_at
+        super().__init__(mic, user, stop_at)
         self.sends, self.lag_ms = result.sends, result.tick_lag_ms
-        self.samples = round(mic.sample_rate * AUDIO_PTIME_S)
-        self.next_sample: int | None = None
         self.next_turn = 0
 
-    async def recv(self) -> AudioFrame:
-        mic = self.mic
-        if self.next_sample is None:
-            self.next_sample = mic.latest_sample()
-        start = self.next_sample
-        self.next_sample += self.samples
-        if mic.sample_time(start) > self.stop_at:
-            self.stop()
-            raise MediaStreamError
-        await mic.wait_until_sample(start + self.samples)
-        frame = AudioFrame.from_ndarray(mic.pcm(start, self.samples).reshape(1, -1), format="s16", layout="mono")
-        frame.sample_rate = mic.sample_rate
-        frame.pts = start
-        frame.time_base = Fraction(1, mic.sample_rate)
-        now = time.perf_counter()
+    def sent(self, start: int, now: float) -> None:
+        mic = self.microphone
         frame_end = mic.sample_time(start + self.samples)
         self.lag_ms.append((now - frame_end) * 1000)
         while (end := mic.capture_time(self.next_turn)) < frame_end:
             if end >= mic.sample_time(start):  # an utterance that ended before we started streaming was not sent
                 self.sends.append(Send(self.user, self.next_turn, now))
             self.next_turn += 1
-        return frame
 
 
 class VoiceClient:
@@ -189,11 +168,7 @@ class VoiceClient:
         """`camera` is the case's source: a speech microphone (the runner's name for every source)."""
         result = ClientResult()
         release_audio_on_arrival()
-
-        def make(http: httpx.AsyncClient, user: int, loopback: bool) -> _VoiceSession:
-            return _VoiceSession(http, camera, config, user, result, loopback, self.candidate_pairs)
-
-        sessions = await run_sessions(config, make)
+        sessions = await run_sessions(_VoiceSession, camera, config, result, self.candidate_pairs)
         result.metrics.update(turns=0, barge_in_turns=0, premature_pauses=0, reply_audio_s=[], started_talking_ms=[])
         for session in sessions:
             self.messages[session.user] = session.messages
@@ -261,15 +236,7 @@ class _VoiceSession(RTCSession):
         if silent > VOICE_STALL_S:
             why = f"{stalled(self.config)}{self._vad_hint}"
             return f"no reply audio and no data-channel message for {silent:.1f} s ({why})"
-        if silent > PROBE_AFTER_S and now - self.last_probe_s > PROBE_AFTER_S:
-            self.last_probe_s = now
-            try:
-                await self.http.get(f"{self.url}/", timeout=1.0)
-            except httpx.ConnectError as exc:
-                return f"target stopped answering ({exc}); nothing came back for {silent:.1f} s"
-            except httpx.HTTPError:
-                pass  # slow or odd, but there: let VOICE_STALL_S decide
-        return None
+        return await self._probe(now, silent, "nothing came back")
 
     @property
     def _vad_hint(self) -> str:

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 from typing import Any
 
-import httpx
 from aiortc import MediaStreamTrack, rtcrtpreceiver
 from aiortc.jitterbuffer import JitterFrame
 from aiortc.rtp import RtpPacket
@@ -33,7 +32,7 @@ from av import AudioFrame
 from bench.clients._audio_receipts import AudioReceipts, mix_to_mono
 from bench.clients._browser_jitter import MarkerBitJitterBuffer
 from bench.clients._rtc_session import GRACE_S, RTCSession, run_sessions
-from bench.clients._rtc_tracks import MicrophoneTrack
+from bench.clients._rtc_tracks import MarkerTrack
 from bench.clients.base import ClientConfig
 from bench.media.microphone import VirtualMicrophone
 from bench.records import ClientResult
@@ -71,11 +70,7 @@ class WebRTCAudioClient:
         """`camera` is the case's source: a virtual microphone (the runner's name for every source)."""
         result = ClientResult()
         release_audio_on_arrival()
-
-        def make(http: httpx.AsyncClient, user: int, loopback: bool) -> _AudioSession:
-            return _AudioSession(http, camera, config, user, result, loopback, self.candidate_pairs)
-
-        sessions = await run_sessions(config, make)
+        sessions = await run_sessions(_AudioSession, camera, config, result, self.candidate_pairs)
         result.metrics["audio_arrival_jitter_ms"] = [ms for s in sessions for ms in s.audio.arrival_jitter_ms()]
         return result
 
@@ -89,7 +84,7 @@ class _AudioSession(RTCSession):
         self.audio = AudioReceipts(self.user, self.result.receipts, self.source.sample_rate)
 
     def local_track(self) -> MediaStreamTrack:
-        return MicrophoneTrack(self.source, self.user, self.stop_at + GRACE_S, self.result.sends)
+        return MarkerTrack(self.source, self.user, self.stop_at + GRACE_S, self.result.sends)
 
     def on_media(self, frame: AudioFrame) -> None:
         if frame.format.name != "s16" or frame.sample_rate != self.audio.sample_rate:
