@@ -38,6 +38,11 @@ class TargetKind:
     default_rate: float | None = None  # samples per second when the scenario sets no fps (markers, items)
 
     @property
+    def samples_noun(self) -> str:
+        """What one sample of this kind is, in plain words: "frames", "markers", "turns" or "items"."""
+        return {"video": "frames", "audio": "markers", "speech": "turns", "generated": "items"}[self.source]
+
+    @property
     def allowed_clients(self) -> tuple[str, ...]:
         return (self.client, *self.clients)
 

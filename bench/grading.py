@@ -10,6 +10,8 @@ from typing import TYPE_CHECKING
 
 import pandas as pd
 
+from bench.catalog import TARGET_KINDS
+
 if TYPE_CHECKING:
     from bench.summary import CaseOutcome
 
@@ -34,7 +36,7 @@ def grade(
     sessions = outcome.sessions
     if n == 0 and not (unstamped_items(outcome) and not outcome.client_errors + outcome.errors):
         first = (outcome.client_errors + outcome.errors or ["no output came back"])[0]
-        return "failed", [f"no frame was measured: {first}"]
+        return "failed", [f"no {_noun(outcome)} were measured: {first}"]
     partial = [f"streambench client error (a harness bug, not the target's): {e}" for e in outcome.client_errors]
     failed = [s for s in sessions if s.status == "failed"]
     if failed:
@@ -44,7 +46,7 @@ def grade(
         return "partial", partial
     degraded = []
     if sent and lost / sent > LOST_RATIO_DEGRADED:
-        degraded.append(f"{lost / sent:.0%} of sent frames ({lost} of {sent}) never came back")
+        degraded.append(f"{lost / sent:.0%} of sent {_noun(outcome)} ({lost} of {sent}) never came back")
     if is_backlog(slope, outcome.window_s):
         degraded.append(f"backlog: latency grows {slope:.0f} ms per s, outputs fall further behind their capture")
     rejected = [s for s in sessions if s.status == "rejected"]
@@ -54,6 +56,11 @@ def grade(
         degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
     degraded += orientation_problems
     return ("degraded", degraded) if degraded else ("ok", [])
+
+
+def _noun(outcome: CaseOutcome) -> str:
+    kind = TARGET_KINDS.get(outcome.kind)
+    return kind.samples_noun if kind else "frames"
 
 
 def unstamped_items(outcome: CaseOutcome) -> int:

@@ -9,6 +9,7 @@ import numpy as np
 import pandas as pd
 
 from bench import experience, grading
+from bench.catalog import TARGET_KINDS
 from bench.network.profiles import parse_network
 from bench.network.relay import PathStats, merge_paths
 from bench.records import SessionRecord
@@ -244,7 +245,8 @@ def _warnings(
             "scheduled: the impairment added more than the profile asks (a busy harness?)"
         )
     if 0 < n < MIN_FRAMES:
-        warnings.append(f"only {n} frames measured: percentiles and their intervals are rough (run longer)")
+        noun = TARGET_KINDS[outcome.kind].samples_noun if outcome.kind in TARGET_KINDS else "frames"
+        warnings.append(f"only {n} {noun} measured: percentiles and their intervals are rough (run longer)")
     if grading.is_backlog(slope, outcome.window_s):
         warnings.append(
             f"backlog: latency grows {slope:.0f} ms per s ({slope * outcome.window_s:.0f} ms over the run); "
