@@ -106,6 +106,30 @@ class _Session:
         return None
 
 
+_DRAINS: set[asyncio.Task[None]] = set()
+
+
+async def connect_like_a_browser(url: str) -> Any:
+    """A `/stream/{event_id}` websocket as the page opens it: no keepalive pings, and every reply read.
+
+    The server answers each frame with {"msg": "success"}; a client that never reads them stops
+    reading the socket after a few (websockets' max_queue), its pongs go unread, and its own
+    keepalive closes the stream after ~40 s (1011 keepalive ping timeout). The page reads every
+    message and sends no pings.
+    """
+    websocket = await websockets.connect(url, max_size=None, close_timeout=GRACE_S, ping_interval=None)
+    drain = asyncio.create_task(_drain(websocket))
+    _DRAINS.add(drain)
+    drain.add_done_callback(_DRAINS.discard)
+    return websocket
+
+
+async def _drain(websocket: Any) -> None:
+    with contextlib.suppress(websockets.WebSocketException, OSError):
+        async for _ in websocket:
+            pass
+
+
 class GradioStreamClient:
     async def run(self, camera: VirtualCamera, config: ClientConfig) -> ClientResult:
         result = ClientResult()
@@ -283,7 +307,7 @@ class GradioStreamClient:
         ws_url = session.event.root.replace("http", "ws", 1) + f"/stream/{session.event_id}"
         try:
             # a short closing handshake: a stalled target would hold the default 10 s
-            return await websockets.connect(ws_url, max_size=None, close_timeout=GRACE_S)
+            return await connect_like_a_browser(ws_url)
         except (OSError, websockets.WebSocketException):
             return None
 

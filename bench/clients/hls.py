@@ -48,7 +48,7 @@ import websockets
 
 from bench.clients.base import ClientConfig, stalled
 from bench.clients.gradio_config import StreamEvent, discover_stream_event
-from bench.clients.gradio_stream import JPEG_QUALITY, unmirror
+from bench.clients.gradio_stream import JPEG_QUALITY, connect_like_a_browser, unmirror
 from bench.errors import ProtocolError, TargetError
 from bench.media.audio_marker import AudioMarkerDecoder
 from bench.media.camera import VirtualCamera
@@ -249,7 +249,7 @@ class HLSClient:
         await session.camera_started.wait()
         url = session.camera_event.root.replace("http", "ws", 1) + f"/stream/{session.camera_event_id}"
         try:
-            async with websockets.connect(url, max_size=None, close_timeout=GRACE_S) as websocket:
+            async with await connect_like_a_browser(url) as websocket:
                 tick = time.perf_counter()
                 while tick < session.stop_at:
                     frame_id, payload = _webcam_payload(session)
