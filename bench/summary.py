@@ -193,8 +193,9 @@ def _stream_notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
         )
     if outcome.kind == "fastrtc-audio" and client != "fastrtc-websocket":
         notes.append(
-            "FastRTC re-times its audio output after any gap over 200 ms and never catches up: a stall of the "
-            "server during a session stays in every later marker's latency (BENCHMARKS.md, finding 11)"
+            "FastRTC re-times its audio output after a gap over 200 ms and then never catches up: a server stall "
+            "that lands while it waits for a frame stays in every later marker's latency, a step in the latency "
+            "over time (BENCHMARKS.md, finding 11)"
         )
     if client == "fastrtc-websocket":
         notes.append(

@@ -60,8 +60,9 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         f'<p class="meta">Run <code>{escape(run.run_id)}</code>, status <b>{status}</b>, {len(cases)} cases.</p>',
         html.findings_block(findings),
         "<h2>Cases</h2>",
-        "<p>Content latency = output available to the client minus camera capture of the frame it shows; "
-        "event latency = camera capture until the first output showing that frame or a later one.</p>",
+        "<p>Content latency = output available to the client minus the capture of what it shows (a camera "
+        "frame, a microphone marker, the end of a spoken turn, or an item's yield in the app); event latency = "
+        "capture until the first output showing that sample or a later one.</p>",
         html.cases_table(cases),
         html.stream_metrics_block(cases),
         html.claims_block(verdicts),
