@@ -1,11 +1,16 @@
-"""A real browser as a client: headless Chromium runs Gradio's own frontend with a fake camera.
+"""A real browser as a client: headless Chromium runs Gradio's own frontend.
 
-This is the reference our synthetic Gradio client is checked against
-(`bench fidelity`). Chromium plays a Y4M file of marker frames as its webcam
-(`--use-file-for-fake-video-capture`), and a script injected before the page
-loads timestamps every frame the frontend sends (WebSocket / fetch to the
-queue) and every output `<img>` that finishes loading. Nothing in the page is
-replaced: the timing is Gradio's JS client's own.
+This is the reference our synthetic clients are checked against (`bench
+fidelity`). For a `.stream()` app Chromium plays a Y4M file of marker frames
+as its webcam (`--use-file-for-fake-video-capture`), and a script injected
+before the page loads timestamps every frame the frontend sends (WebSocket /
+fetch to the queue) and every output `<img>` that finishes loading. For an
+HLS output (`gr.Video(streaming=True)`) the script times every request
+Gradio's hls.js makes and every frame the `<video>` presents
+(`requestVideoFrameCallback`), copying each to a canvas whose marker is read
+here. Nothing in the page is replaced: the timing is Gradio's own, less what
+the copy costs the page's main thread (here ~6 ms a frame, p50; 25 ms p95 on a
+loaded 2-core machine).
 """
 
 from __future__ import annotations
@@ -16,6 +21,7 @@ import contextlib
 import itertools
 import json
 import shutil
+import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -73,6 +79,68 @@ ACCESS_WEBCAM = CLICK.format(test="b.innerText.includes('Access Webcam')")
 START_RECORDING = CLICK.format(test="b.innerText.trim() === 'Record'")
 STOP_RECORDING = CLICK.format(test="b.innerText.includes('Stop')")
 
+HLS_HOOK = r"""
+window.__streambench = {join: null, url: null, playlists: [], segments: [], events: [], frames: []};
+(() => {
+  const log = window.__streambench, now = () => performance.timeOrigin + performance.now();
+  const parse = JSON.parse;  // the queue's SSE message that hands the page its playlist URL, until it came
+  JSON.parse = function (text) {
+    if (typeof text === 'string' && text.includes('.m3u8')) [log.url, JSON.parse] = [now(), parse];
+    return parse.apply(this, arguments);
+  };
+  const fetch = window.fetch;
+  window.fetch = function (input, init) {
+    const url = typeof input === 'string' ? input : String(input.url || input);
+    if (log.join === null && url.includes('/queue/join')) log.join = now();
+    return fetch.apply(this, arguments);
+  };
+  const open = XMLHttpRequest.prototype.open, send = XMLHttpRequest.prototype.send;
+  XMLHttpRequest.prototype.open = function (method, url) {
+    this.__streambench = String(url);
+    return open.apply(this, arguments);
+  };
+  XMLHttpRequest.prototype.send = function () {
+    const url = this.__streambench || '', playlist = url.includes('.m3u8');
+    if (url.includes('/gradio_api/stream/')) {
+      const request = {url, start: now()};
+      (playlist ? log.playlists : log.segments).push(request);
+      this.addEventListener('loadend', () => {
+        request.end = now();
+        const text = playlist && this.status === 200 ? this.responseText : '';
+        if (!text) return;
+        const listed = [...text.matchAll(/#EXTINF:([\d.]+)[^\n]*\n([^\n]+)/g)];
+        [request.durations, request.uris] = [listed.map(m => +m[1]), listed.map(m => m[2].trim())];
+        request.target = +(/#EXT-X-TARGETDURATION:([\d.]+)/.exec(text) || [0, 0])[1];
+      });
+    }
+    return send.apply(this, arguments);
+  };
+  const canvas = document.createElement('canvas'), context = canvas.getContext('2d');
+  const watch = (video) => {
+    if (video.__streambench) return;
+    video.__streambench = true;
+    for (const name of ['waiting', 'playing']) video.addEventListener(name, () => log.events.push({name, t: now()}));
+    const presented = (_, meta) => {
+      const width = Math.round(video.videoWidth / 2), height = Math.round(video.videoHeight / 2);
+      if (canvas.width !== width || canvas.height !== height) [canvas.width, canvas.height] = [width, height];
+      context.drawImage(video, 0, 0, width, height);
+      log.frames.push({t: performance.timeOrigin + meta.expectedDisplayTime, media: meta.mediaTime,
+                       presented: meta.presentedFrames, jpeg: canvas.toDataURL('image/jpeg', 0.9)});
+      video.requestVideoFrameCallback(presented);
+    };
+    video.requestVideoFrameCallback(presented);
+  };
+  new MutationObserver(() => document.querySelectorAll('video').forEach(watch))
+    .observe(document, {subtree: true, childList: true});
+})();
+"""
+START_BUTTON = "Array.from(document.querySelectorAll('button')).some(b => b.innerText.trim() === 'Start')"
+PRESS_START = CLICK.format(test="b.innerText.trim() === 'Start'")
+# how much of the stream the <video> has presented (s of media)
+HLS_PROGRESS = "(f => f.length ? f[f.length - 1].media - f[0].media : 0)(window.__streambench.frames)"
+PROGRESS_POLL_S = 0.25
+CLOCK_PROBES = 10
+
 
 @dataclass(frozen=True)
 class BrowserEvent:
@@ -87,6 +155,41 @@ class BrowserEvent:
 class BrowserTrace:
     sends: list[BrowserEvent]
     shows: list[BrowserEvent]
+
+
+@dataclass(frozen=True)
+class PresentedFrame:
+    """One frame the page's <video> presented (requestVideoFrameCallback), on perf_counter's clock."""
+
+    shown_s: float  # metadata.expectedDisplayTime: when the compositor shows it
+    frame_id: int | None
+    media_s: float
+    presented: int  # metadata.presentedFrames: frames presented so far, including any no callback saw
+
+
+@dataclass(frozen=True)
+class PageRequest:
+    """One request Gradio's hls.js made: a playlist load or a segment download."""
+
+    url: str
+    start_s: float
+    end_s: float | None  # None: still loading when the recording stopped
+    durations: list[float] | None = None  # a playlist's: the EXTINF of each segment it listed...
+    uris: list[str] | None = None  # ...and its URI
+    target_duration_s: float | None = None  # a playlist's EXT-X-TARGETDURATION
+
+
+@dataclass
+class HLSBrowserTrace:
+    """What the page did with one HLS stream; perf_counter seconds."""
+
+    click_s: float
+    join_s: float | None  # the page's POST /queue/join
+    url_s: float | None  # the page read the queue message carrying the playlist URL
+    frames: list[PresentedFrame]
+    playlists: list[PageRequest]
+    segments: list[PageRequest]
+    events: list[tuple[str, float]]  # the <video>'s 'waiting' and 'playing' events
 
 
 def chromium_path() -> str:
@@ -107,15 +210,13 @@ def write_y4m(path: Path, width: int, height: int, fps: int, frames: int) -> Non
 
 
 @contextlib.asynccontextmanager
-async def gradio_page(app_url: str, camera_file: Path, work_dir: Path) -> AsyncIterator[_DevTools]:
-    """Headless Chromium on the app with the webcam on (its preview playing), not yet streaming."""
+async def chromium_page(app_url: str, work_dir: Path, hook: str, flags: list[str]) -> AsyncIterator[_DevTools]:
+    """Headless Chromium on the app, `hook` run before the page's own scripts."""
     argv = [
         chromium_path(),
         "--headless=new",
         "--no-sandbox",
-        "--use-fake-ui-for-media-stream",
-        "--use-fake-device-for-media-stream",
-        f"--use-file-for-fake-video-capture={camera_file}",
+        *flags,
         "--remote-debugging-address=127.0.0.1",
         "--remote-debugging-port={port}",
         f"--user-data-dir={work_dir / 'chromium-profile'}",
@@ -128,10 +229,22 @@ async def gradio_page(app_url: str, camera_file: Path, work_dir: Path) -> AsyncI
         async with websockets.connect(page["webSocketDebuggerUrl"], max_size=1 << 30) as socket:
             devtools = _DevTools(socket)
             await devtools.call("Page.enable")
-            await devtools.call("Page.addScriptToEvaluateOnNewDocument", source=HOOK)
+            await devtools.call("Page.addScriptToEvaluateOnNewDocument", source=hook)
             await devtools.call("Page.navigate", url=app_url)
-            await devtools.until(ACCESS_WEBCAM, "the webcam component's 'Click to Access Webcam' button")
             yield devtools
+
+
+@contextlib.asynccontextmanager
+async def gradio_page(app_url: str, camera_file: Path, work_dir: Path) -> AsyncIterator[_DevTools]:
+    """Headless Chromium on the app with the webcam on (its preview playing), not yet streaming."""
+    flags = [
+        "--use-fake-ui-for-media-stream",
+        "--use-fake-device-for-media-stream",
+        f"--use-file-for-fake-video-capture={camera_file}",
+    ]
+    async with chromium_page(app_url, work_dir, HOOK, flags) as devtools:
+        await devtools.until(ACCESS_WEBCAM, "the webcam component's 'Click to Access Webcam' button")
+        yield devtools
 
 
 async def record_gradio_stream(app_url: str, camera_file: Path, duration_s: float, work_dir: Path) -> BrowserTrace:
@@ -169,6 +282,58 @@ async def idle_gradio_page(
         ready.set()
         while not done.is_set():
             await asyncio.sleep(0.1)
+
+
+async def record_gradio_hls(app_url: str, work_dir: Path, media_s: float, timeout_s: float) -> HLSBrowserTrace:
+    """Open the app in headless Chromium, press Start and record until the <video> has presented `media_s` of the
+    stream (or `timeout_s` after the click); decode the markers."""
+    flags = ["--autoplay-policy=no-user-gesture-required"]
+    async with chromium_page(app_url, work_dir, HLS_HOOK, flags) as devtools:
+        await devtools.until(START_BUTTON, "the app's Start button")
+        offset_s = await _clock_offset(devtools)
+        click_s = time.perf_counter()
+        await devtools.evaluate(PRESS_START)
+        while time.perf_counter() < click_s + timeout_s and await devtools.evaluate(HLS_PROGRESS) < media_s:
+            await asyncio.sleep(PROGRESS_POLL_S)
+        log = json.loads(await devtools.evaluate("JSON.stringify(window.__streambench)"))
+
+    def perf(ms: float) -> float:
+        return ms / 1000 - offset_s
+
+    def request(entry: dict[str, Any]) -> PageRequest:
+        end = perf(entry["end"]) if "end" in entry else None
+        listed = {key: entry.get(key) for key in ("durations", "uris")}
+        return PageRequest(entry["url"], perf(entry["start"]), end, **listed, target_duration_s=entry.get("target"))
+
+    frames = [
+        PresentedFrame(
+            perf(f["t"]), _frame_id(base64.b64decode(f["jpeg"].split(",", 1)[1])), f["media"], f["presented"]
+        )
+        for f in log["frames"]
+    ]
+    return HLSBrowserTrace(
+        click_s=click_s,
+        join_s=perf(log["join"]) if log["join"] is not None else None,
+        url_s=perf(log["url"]) if log["url"] is not None else None,
+        frames=frames,
+        playlists=[request(r) for r in log["playlists"]],
+        segments=[request(r) for r in log["segments"]],
+        events=[(e["name"], perf(e["t"])) for e in log["events"]],
+    )
+
+
+async def _clock_offset(devtools: _DevTools) -> float:
+    """The page's clock (performance.timeOrigin + now(), s) minus perf_counter, from the quickest of a few round
+    trips: both count CLOCK_MONOTONIC from different origins, so one offset holds for the whole run."""
+    best: tuple[float, float] | None = None
+    for _ in range(CLOCK_PROBES):
+        before = time.perf_counter()
+        page_ms = await devtools.evaluate("performance.timeOrigin + performance.now()")
+        after = time.perf_counter()
+        if best is None or after - before < best[0]:
+            best = (after - before, page_ms / 1000 - (before + after) / 2)
+    assert best is not None
+    return best[1]
 
 
 def _seconds(ms: float | None) -> float | None:

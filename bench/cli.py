@@ -260,26 +260,69 @@ def export(
     console.print(f"wrote {export_run(load_run(run), fmt, out)}")
 
 
+FIDELITY_KINDS = ("gradio-stream", "gradio-hls")
+
+
 @app.command(cls=Command)
 def fidelity(
-    stream_every: Annotated[float, typer.Option(help="the app's stream_every (s)", min=0.01)] = 0.1,
-    duration: Annotated[float, typer.Option(help="seconds each client streams", min=4)] = 12.0,
-    warmup: Annotated[float, typer.Option(help="seconds left out at the start", min=0)] = 3.0,
+    kind: Annotated[
+        str, typer.Option(help=f"the app Chromium and our client play: {' or '.join(FIDELITY_KINDS)}")
+    ] = "gradio-stream",
+    stream_every: Annotated[
+        float | None, typer.Option(help="gradio-stream: the app's stream_every, s (default 0.1)", min=0.01)
+    ] = None,
+    media_format: Annotated[
+        str | None, typer.Option(help="gradio-hls: chunk container, ts or mp4 (default ts)")
+    ] = None,
+    chunk_s: Annotated[
+        float | None, typer.Option(help="gradio-hls: seconds of video per chunk (default 1)", min=0.1)
+    ] = None,
+    duration: Annotated[
+        float | None,
+        typer.Option(
+            help="seconds each client streams; gradio-hls: seconds of stream compared (default 12; gradio-hls 14)",
+            min=4,
+        ),
+    ] = None,
+    warmup: Annotated[
+        float | None, typer.Option(help="gradio-stream: seconds left out at the start (default 3)", min=0)
+    ] = None,
     tolerance: Annotated[str, typer.Option(help="largest client / browser difference that agrees")] = "15%",
-    control: Annotated[bool, typer.Option(help="also measure our client beside an idle Chromium")] = True,
+    control: Annotated[
+        bool | None,
+        typer.Option(
+            "--control/--no-control", help="gradio-stream: also measure our client beside an idle Chromium (default on)"
+        ),
+    ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="results folder (default runs/<time>-fidelity)")] = None,
 ) -> None:
-    """Drive our Gradio target with headless Chromium (Gradio's frontend), then our client; exit 1 if they differ."""
+    """Play our Gradio target in headless Chromium (Gradio's frontend), then with our client; exit 1 if they differ."""
     from bench.compare import parse_threshold
-    from bench.fidelity import run_fidelity
     from bench.store import new_run_dir
 
+    if kind not in FIDELITY_KINDS:
+        raise UsageError(f"--kind {kind!r}: expected {' or '.join(FIDELITY_KINDS)}")
+    other_kinds = {
+        "gradio-stream": {"--media-format": media_format, "--chunk-s": chunk_s},
+        "gradio-hls": {"--stream-every": stream_every, "--warmup": warmup, "--control": control},
+    }
+    misplaced = [name for name, value in other_kinds[kind].items() if value is not None]
+    if misplaced:
+        raise UsageError(f"{', '.join(misplaced)} does not apply to --kind {kind}")
+    if media_format not in (None, "ts", "mp4"):
+        raise UsageError(f"--media-format {media_format!r}: expected ts or mp4")
+    limit = parse_threshold(tolerance, "--tolerance")
+    if kind == "gradio-hls":
+        _fidelity_hls(media_format or "ts", chunk_s or 1.0, duration or 14.0, limit, out)
+    duration, warmup = duration or 12.0, 3.0 if warmup is None else warmup
     if warmup >= duration:
         raise UsageError(f"--warmup ({warmup}) must be shorter than --duration ({duration})")
-    limit = parse_threshold(tolerance, "--tolerance")
+    from bench.fidelity import run_fidelity
+
+    stream_every = stream_every or 0.1
     folder = out or new_run_dir(Path("runs"), "fidelity")
     with console.status("Chromium, then our client, against one gradio-stream app…"):
-        result = run_fidelity(folder, stream_every, duration, warmup, tolerance=limit, control=control)
+        result = run_fidelity(folder, stream_every, duration, warmup, tolerance=limit, control=control is not False)
     table = Table(title=f"fidelity at stream_every {stream_every} s (agree: within {limit:.0%})")
     for column in ("metric", "Chromium", "our client", "client / browser", "agrees", "client beside idle Chromium"):
         table.add_column(column, justify="left" if column == "metric" else "right")
@@ -295,6 +338,56 @@ def fidelity(
             continue
         stages = ", ".join(f"{k} {v:.1f}" for k, v in metrics.stages_ms.items())
         console.print(f"{name}: {metrics.sent} sent, {metrics.shown} shown; median stages (ms): {stages or '-'}")
+    console.print(f"wrote {folder / 'fidelity.json'}")
+    raise typer.Exit(0 if result.agrees else 1)
+
+
+def _fidelity_hls(media_format: str, chunk_s: float, duration: float, limit: float, out: Path | None) -> None:
+    """`bench fidelity --kind gradio-hls`: Chromium and our player model on the same stream; exit 1 if they differ."""
+    from bench.fidelity_hls import run_hls_fidelity
+    from bench.store import new_run_dir
+
+    folder = out or new_run_dir(Path("runs"), "fidelity")
+    with console.status("Chromium, then our HLS client, each on its own launch of the gradio-hls app…"):
+        result = run_hls_fidelity(folder, media_format, chunk_s, duration, limit)
+    title = f"fidelity of the HLS player model, {media_format} chunks of {chunk_s:g} s (agree: within {limit:.0%})"
+    table = Table(title=title)
+    columns = ("metric", "Chromium", "model", "model / browser", "agrees", "model on the page's loads", "ratio")
+    for column in columns:
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row, same in zip(result.agreements, result.agreements_on_page_loads, strict=True):
+        cells = [f"{v:.2f}" if isinstance(v, float) else "-" if v is None else str(v) for v in
+                 (row.browser, row.model, same.model)]  # fmt: skip
+        ratios = [f"{r.ratio:.2f}" if r.ratio is not None else "-" for r in (row, same)]
+        table.add_row(row.metric, *cells[:2], ratios[0], "yes" if row.agrees else "NO", cells[2], ratios[1])
+    console.print(table)
+    delay, reloads, facts = result.presentation_delay_ms, result.reload_error_ms, result.browser_facts
+    if facts.first_load_after_url_ms is not None:
+        console.print(
+            f"hls.js loaded its playlist first {facts.first_load_after_url_ms:.0f} ms after the page read the queue "
+            "message with its URL (our client reads it at once); this sets the phase of every reload"
+        )
+    if reloads["p50"] is not None:
+        console.print(
+            f"hls.js reloaded its playlist {reloads['p50']:.0f} ms (p50, max {reloads['max']:.0f}) from the model's "
+            f"schedule; {facts.playlist_misses} of its {len(facts.playlist_loads_s)} loads found nothing new"
+        )
+    if delay["p50"] is not None:
+        console.print(
+            f"Chromium presented frames {delay['p50']:.0f} / {delay['p95']:.0f} ms (p50 / p95) later than the model "
+            "told of segments by its own loads: its demux, decode and render"
+        )
+    if not result.agrees and result.agrees_on_page_loads:
+        console.print(
+            "told what the page knew, the model plays like it on every metric: the differences between the runs are "
+            "their timelines' (the reload phase, the app's first chunk), not the player model's"
+        )
+    console.print(
+        f"Chromium: {facts.callbacks} frames timed, {facts.undecoded} markers unread, {facts.unknown_ids} wrong IDs, "
+        f"{facts.waiting_events} 'waiting' events after it first played"
+    )
+    load = result.load_average
+    console.print(f"load average (1 min) {load['before'][0]:.2f} before, {load['after'][0]:.2f} after")
     console.print(f"wrote {folder / 'fidelity.json'}")
     raise typer.Exit(0 if result.agrees else 1)
 
