@@ -14,24 +14,14 @@ at once (no fixed 0.1 s sleep) and has no concurrency limit.
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import uvicorn
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack
 from av import AudioFrame
 from fastapi import FastAPI
-from pydantic import BaseModel
 
+from targets.aiortc_signalling import signalling_app
 from targets.transforms import DelayLine
-
-
-class Offer(BaseModel):
-    sdp: str
-    type: str
-    webrtc_id: str
 
 
 class EchoTrack(MediaStreamTrack):
@@ -59,40 +49,7 @@ class EchoTrack(MediaStreamTrack):
 
 
 def build_app(delay_ms: float = 0) -> FastAPI:
-    peers: dict[str, RTCPeerConnection] = {}
-
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await asyncio.gather(*(pc.close() for pc in list(peers.values())), return_exceptions=True)
-
-    app = FastAPI(lifespan=lifespan)
-
-    @app.post("/webrtc/offer")
-    async def offer(body: Offer) -> dict[str, Any]:
-        if body.webrtc_id in peers:
-            return {"status": "failed", "meta": {"error": "connection_already_exists"}}
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        peers[body.webrtc_id] = pc
-
-        @pc.on("datachannel")
-        def on_datachannel(channel: RTCDataChannel) -> None:
-            channel.on("message", lambda message: None)  # the browser's "handshake"; nothing to answer
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "audio":
-                pc.addTrack(EchoTrack(track, delay_ms))
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                peers.pop(body.webrtc_id, None)
-                await pc.close()
-
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=body.sdp, type=body.type))
-        await pc.setLocalDescription(await pc.createAnswer())
-        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+    app = signalling_app("audio", lambda webrtc_id: lambda track: EchoTrack(track, delay_ms))
 
     @app.get("/health")
     async def health() -> dict[str, str]:

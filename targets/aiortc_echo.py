@@ -13,24 +13,15 @@ Unlike FastRTC it answers at once (no fixed 0.1 s sleep) and has no concurrency 
 from __future__ import annotations
 
 import argparse
-import asyncio
-import contextlib
-from collections.abc import AsyncIterator
-from typing import Any
 
 import uvicorn
-from aiortc import MediaStreamTrack, RTCConfiguration, RTCDataChannel, RTCPeerConnection, RTCSessionDescription
+from aiortc import MediaStreamTrack
 from av import VideoFrame
 from fastapi import FastAPI, HTTPException
 from pydantic import BaseModel
 
+from targets.aiortc_signalling import TrackReply, signalling_app
 from targets.transforms import TRANSFORMS, apply_transform
-
-
-class Offer(BaseModel):
-    sdp: str
-    type: str
-    webrtc_id: str
 
 
 class InputHook(BaseModel):
@@ -58,43 +49,13 @@ class TransformTrack(MediaStreamTrack):
 
 
 def build_app() -> FastAPI:
-    peers: dict[str, RTCPeerConnection] = {}
     inputs: dict[str, InputHook] = {}
 
-    @contextlib.asynccontextmanager
-    async def lifespan(app: FastAPI) -> AsyncIterator[None]:
-        yield
-        await asyncio.gather(*(pc.close() for pc in list(peers.values())), return_exceptions=True)
+    def reply(webrtc_id: str) -> TrackReply:
+        settings = inputs.setdefault(webrtc_id, InputHook(webrtc_id=webrtc_id))
+        return lambda track: TransformTrack(track, settings)
 
-    app = FastAPI(lifespan=lifespan)
-
-    @app.post("/webrtc/offer")
-    async def offer(body: Offer) -> dict[str, Any]:
-        if body.webrtc_id in peers:
-            return {"status": "failed", "meta": {"error": "connection_already_exists"}}
-        pc = RTCPeerConnection(RTCConfiguration(iceServers=[]))
-        peers[body.webrtc_id] = pc
-        settings = inputs.setdefault(body.webrtc_id, InputHook(webrtc_id=body.webrtc_id))
-
-        @pc.on("datachannel")
-        def on_datachannel(channel: RTCDataChannel) -> None:
-            channel.on("message", lambda message: None)  # the browser's "handshake"; nothing to answer
-
-        @pc.on("track")
-        def on_track(track: MediaStreamTrack) -> None:
-            if track.kind == "video":
-                pc.addTrack(TransformTrack(track, settings))
-
-        @pc.on("connectionstatechange")
-        async def on_state() -> None:
-            if pc.connectionState in ("failed", "closed"):
-                peers.pop(body.webrtc_id, None)
-                inputs.pop(body.webrtc_id, None)
-                await pc.close()
-
-        await pc.setRemoteDescription(RTCSessionDescription(sdp=body.sdp, type=body.type))
-        await pc.setLocalDescription(await pc.createAnswer())
-        return {"sdp": pc.localDescription.sdp, "type": pc.localDescription.type}
+    app = signalling_app("video", reply, lambda webrtc_id: inputs.pop(webrtc_id, None))
 
     @app.post("/input_hook")
     async def input_hook(body: InputHook) -> dict[str, str]:

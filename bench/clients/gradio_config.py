@@ -1,4 +1,4 @@
-"""Find a webcam `.stream()` event in any Gradio app's /config, as the browser does."""
+"""Read any Gradio app's /config, and find a webcam `.stream()` event in it, as the browser does."""
 
 from __future__ import annotations
 
@@ -8,6 +8,24 @@ from typing import Any
 import httpx
 
 from bench.errors import ProtocolError, TargetError
+
+
+async def get_config(http: httpx.AsyncClient, url: str) -> dict[str, Any]:
+    """A Gradio app's /config, as the browser reads it; a TargetError when nothing answers, else a ProtocolError
+    when the answer is not a Gradio app's."""
+    try:
+        response = await http.get(f"{url}/config")
+    except httpx.ConnectError as exc:
+        raise TargetError(f"nothing answers at {url}") from exc
+    except httpx.HTTPError as exc:
+        raise ProtocolError(f"{url} did not answer GET /config ({type(exc).__name__}: {exc})") from exc
+    if not response.is_success:
+        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered {response.status_code})")
+    try:
+        config = response.json()
+    except ValueError as exc:
+        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered no JSON)") from exc
+    return config
 
 
 @dataclass(frozen=True)
@@ -26,18 +44,7 @@ class StreamEvent:
 
 async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> StreamEvent:
     """The dependency named `api_name`, else the first one triggered by `stream` on an image."""
-    try:
-        response = await http.get(f"{url}/config")
-    except httpx.ConnectError as exc:
-        raise TargetError(f"nothing answers at {url}") from exc
-    except httpx.HTTPError as exc:
-        raise ProtocolError(f"{url} did not answer GET /config ({type(exc).__name__}: {exc})") from exc
-    if not response.is_success:
-        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered {response.status_code})")
-    try:
-        config = response.json()
-    except ValueError as exc:
-        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered no JSON)") from exc
+    config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
     for index, dependency in enumerate(config.get("dependencies", [])):
         stream_targets = [t for t in dependency.get("targets", []) if t[1] == "stream"]

@@ -39,7 +39,8 @@ import httpx
 import numpy as np
 
 from bench.clients.base import ClientConfig, stalled
-from bench.errors import ProtocolError, TargetError
+from bench.clients.gradio_config import get_config
+from bench.errors import ProtocolError
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
 from bench.records import CLIENT_ERROR, ClientResult, Receipt, Send, SessionRecord
@@ -71,18 +72,7 @@ class GeneratorEvent:
 async def discover_generator_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> GeneratorEvent:
     """The dependency named `api_name`, else the first generator (`types.generator` in /config) with an image or
     textbox output: what a user's click would run."""
-    try:
-        response = await http.get(f"{url}/config")
-    except httpx.ConnectError as exc:
-        raise TargetError(f"nothing answers at {url}") from exc
-    except httpx.HTTPError as exc:
-        raise ProtocolError(f"{url} did not answer GET /config ({type(exc).__name__}: {exc})") from exc
-    if not response.is_success:
-        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered {response.status_code})")
-    try:
-        config = response.json()
-    except ValueError as exc:
-        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered no JSON)") from exc
+    config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
     for index, dependency in enumerate(config.get("dependencies", [])):
         types = dependency.get("types") or {}
@@ -277,6 +267,14 @@ def _one_user(config: ClientConfig, result: ClientResult) -> bool:
     return False
 
 
+def _session(event: GeneratorEvent, result: ClientResult) -> SessionRecord:
+    """The one user's session record; the event's output kind and name noted as app settings."""
+    result.app_settings.update(output="image" if event.image is not None else "text", api_name=event.api_name)
+    record = SessionRecord(USER)
+    result.sessions = [record]
+    return record
+
+
 def _fail(record: SessionRecord, result: ClientResult, error: str) -> None:
     """The session failed; the first reason is the one kept (later ones are its consequences)."""
     if record.status == "ok":
@@ -317,9 +315,7 @@ class GradioSSEClient:
             return result
         async with httpx.AsyncClient(timeout=30.0) as http:
             event = await discover_generator_event(http, config.url, config.params.get("api_name"))
-            result.app_settings.update(output="image" if event.image is not None else "text", api_name=event.api_name)
-            record = SessionRecord(USER)
-            result.sessions = [record]
+            record = _session(event, result)
             page = _Page(http, event, config, result, record, _Items(result), camera.started + config.duration_s)
             started = time.perf_counter()
             while time.perf_counter() < page.stop_at and record.status == "ok":
@@ -486,9 +482,7 @@ class GradioClientLibraryClient:
             return result
         async with httpx.AsyncClient(timeout=30.0) as http:
             event = await discover_generator_event(http, config.url, config.params.get("api_name"))
-        result.app_settings.update(output="image" if event.image is not None else "text", api_name=event.api_name)
-        record = SessionRecord(USER)
-        result.sessions = [record]
+        record = _session(event, result)
         items = _Items(result)
         # a download the library finishes after the cancel may land while the directory is removed
         with tempfile.TemporaryDirectory(prefix="streambench-gradio-client-", ignore_cleanup_errors=True) as downloads:

@@ -113,9 +113,11 @@ async def discover_mic_event(http: httpx.AsyncClient, url: str, api_name: str | 
 
 @dataclass
 class _MicSession(_Session):
-    """A webcam client session whose source is a microphone, with each sent marker's stages until it was sent."""
+    """A webcam client session whose source is a microphone, with each sent marker's stages until it was sent
+    and the markers shown so far."""
 
     stages: dict[int, dict[str, float]] = field(default_factory=dict)
+    shown: set[int] = field(default_factory=set)  # markers the transcript has shown
 
 
 class GradioMicClient(GradioStreamClient):
@@ -205,48 +207,13 @@ class GradioMicClient(GradioStreamClient):
                 "send_ms": (now - uploaded_s) * 1000,
             }
 
-    async def _listen(self, session: _MicSession) -> None:
-        """Follow the SSE stream; a marker is received when the transcript first shows it."""
-        http, result, record = session.http, session.result, session.record
-        shown: set[int] = set()
-        streaming_since: float | None = None
-        try:
-            async with http.stream(
-                "GET", f"{session.event.root}/queue/data", params={"session_hash": session.session_hash}, timeout=None
-            ) as response:
-                async for line in response.aiter_lines():
-                    if not line.startswith("data:"):
-                        continue
-                    message = json.loads(line[5:])
-                    kind = message.get("msg")
-                    now = session.heard_s = time.perf_counter()
-                    if kind == "process_starts":
-                        record.phases_ms["queue_wait_ms"] = (now - session.t_join) * 1000
-                        streaming_since = now
-                        session.started.set()
-                    elif kind in ("process_streaming", "process_generating"):
-                        session.outputs += 1
-                        texts = [v for v in message.get("output", {}).get("data", []) if isinstance(v, str)]
-                        for marker_id in (int(word) for text in texts for word in WORD.findall(text)):
-                            if marker_id not in shown:
-                                shown.add(marker_id)
-                                self._shown(session, marker_id, now)
-                    elif kind in ("close_stream", "process_completed"):
-                        error = message.get("output", {}).get("error") if not message.get("success", True) else None
-                        if error:
-                            result.errors.append(f"user {session.user}: {error}")
-                        record.phases_ms["stream_ended_ms"] = (now - session.t_join) * 1000
-                        break
-        except httpx.HTTPError as exc:
-            # the server may drop the event stream once we close ours; before that it is a failure
-            if not session.closing:
-                await session.broke(f"event stream broke: {type(exc).__name__}: {exc}")
-        except Exception as exc:
-            session.client_error("event stream", exc)
-        finally:
-            if streaming_since is not None:
-                record.received_s = time.perf_counter() - streaming_since
-            session.ended.set()
+    def _outputs(self, session: _MicSession, data: list[Any], event_s: float) -> None:
+        """An output message: a marker is received when the transcript first shows it."""
+        texts = [v for v in data if isinstance(v, str)]
+        for marker_id in (int(word) for text in texts for word in WORD.findall(text)):
+            if marker_id not in session.shown:
+                session.shown.add(marker_id)
+                self._shown(session, marker_id, event_s)
 
     def _shown(self, session: _MicSession, marker_id: int, now: float) -> None:
         stages = dict(session.stages.get(marker_id, {}))

@@ -74,6 +74,7 @@ class _Session:
     heard_s: float = 0.0  # last SSE message
     outputs: int = 0  # process_streaming messages
     target_down: bool = False  # stalled or gone: it will answer no courtesy close
+    fetches: set[asyncio.Task[None]] = field(default_factory=set)  # outputs being loaded
 
     @property
     def mirror(self) -> bool:
@@ -104,6 +105,22 @@ class _Session:
         except httpx.HTTPError:
             pass  # slow or odd, but there: the stall check decides
         return None
+
+
+def webcam_payload(camera: VirtualCamera, event: StreamEvent, mirror: bool) -> tuple[int, dict[str, Any]]:
+    """The camera's newest frame as the webcam's timer sends it: mirrored as shown, a JPEG data URL, among the
+    event's default inputs."""
+    frame_id = camera.latest_id(time.perf_counter())
+    frame = camera.frame(frame_id)
+    if mirror:
+        frame = frame[:, ::-1]
+    bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+    if not ok:
+        raise RuntimeError("JPEG encoding failed")
+    values = list(event.defaults)
+    values[event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
+    return frame_id, {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
 
 
 _DRAINS: set[asyncio.Task[None]] = set()
@@ -272,20 +289,9 @@ class GradioStreamClient:
         Not the frame of the scheduled tick: a late tick would then send a stale
         frame and the client's own lag would count as the target's latency.
         """
-        frame_id = session.camera.latest_id(time.perf_counter())
-        frame = session.camera.frame(frame_id)
-        if session.mirror:
-            frame = frame[:, ::-1]
-        bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
-        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-        if not ok:
-            raise RuntimeError("JPEG encoding failed")
-        event = session.event
-        values = list(event.defaults)
-        values[event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
-        set_input(event, values, "transform", transform)
-        set_input(event, values, "delay_ms", session.config.params.get("delay_ms", 0))
-        payload = {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
+        frame_id, payload = webcam_payload(session.camera, session.event, session.mirror)
+        set_input(session.event, payload["data"], "transform", transform)
+        set_input(session.event, payload["data"], "delay_ms", session.config.params.get("delay_ms", 0))
         return frame_id, payload
 
     async def _join(self, session: _Session, payload: dict[str, Any]) -> bool:
@@ -312,40 +318,8 @@ class GradioStreamClient:
             return None
 
     async def _listen(self, session: _Session) -> None:
-        """Follow the SSE stream; fetch and decode every output as the page's <img> would."""
-        http, config, result, record = session.http, session.config, session.result, session.record
-        expected_switch = SWITCH_ORIENTATION.get(config.params.get("switch_transform") or "", "identity")
-        fetches: set[asyncio.Task[None]] = set()
-
-        async def fetch(url: str, event_s: float) -> None:
-            try:
-                show(await http.get(url), event_s)
-            except httpx.HTTPError as exc:
-                result.errors.append(f"user {session.user}: fetching an output failed: {exc}")
-            except Exception as exc:
-                session.client_error("output fetch", exc)
-
-        def show(response: httpx.Response, event_s: float) -> None:
-            image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
-            done = time.perf_counter()
-            if image is not None:
-                record.received_frame(image.shape[1], image.shape[0])
-                record.received_bytes += len(response.content)
-            reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
-            if reading is None:
-                result.undecoded += 1
-                return
-            orientation = unmirror(reading.orientation) if session.mirror else reading.orientation
-            result.orientations[orientation] = result.orientations.get(orientation, 0) + 1
-            sent = session.sends.get(reading.frame_id)
-            stages = {"fetch_ms": (done - event_s) * 1000}
-            if sent is not None:
-                stages["send_to_event_ms"] = (event_s - sent) * 1000
-            result.receipts.append(Receipt(session.user, reading.frame_id, done, stages, orientation))
-            if session.switch_s and orientation == expected_switch and "switch_to_output_ms" not in record.phases_ms:
-                record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000
-            record.phases_ms.setdefault("first_output_ms", (done - session.t_join) * 1000)
-
+        """Follow the SSE stream: the queue wait, every output (handed to `_outputs`), the end."""
+        http, result, record = session.http, session.result, session.record
         streaming_since: float | None = None
         try:
             async with http.stream(
@@ -363,10 +337,7 @@ class GradioStreamClient:
                         session.started.set()
                     elif kind in ("process_streaming", "process_generating"):
                         session.outputs += 1
-                        for url in _file_urls(message.get("output", {}).get("data", []), config.url):
-                            task = asyncio.create_task(fetch(url, now))
-                            fetches.add(task)
-                            task.add_done_callback(fetches.discard)
+                        self._outputs(session, message.get("output", {}).get("data", []), now)
                     elif kind in ("close_stream", "process_completed"):
                         error = message.get("output", {}).get("error") if not message.get("success", True) else None
                         if error:
@@ -378,17 +349,55 @@ class GradioStreamClient:
             if not session.closing:
                 await session.broke(f"event stream broke: {type(exc).__name__}: {exc}")
         except asyncio.CancelledError:
-            for task in fetches:
+            for task in session.fetches:
                 task.cancel()  # an output a stalled target never serves would hold us for the whole HTTP timeout
             raise
         except Exception as exc:
             session.client_error("event stream", exc)
         finally:
-            if fetches:
-                await asyncio.gather(*fetches, return_exceptions=True)
+            if session.fetches:
+                await asyncio.gather(*session.fetches, return_exceptions=True)
             if streaming_since is not None:
                 record.received_s = time.perf_counter() - streaming_since
             session.ended.set()
+
+    def _outputs(self, session: _Session, data: list[Any], event_s: float) -> None:
+        """An output message: fetch and decode every file it names as the page's <img> would."""
+        for url in _file_urls(data, session.config.url):
+            task = asyncio.create_task(self._fetch(session, url, event_s))
+            session.fetches.add(task)
+            task.add_done_callback(session.fetches.discard)
+
+    async def _fetch(self, session: _Session, url: str, event_s: float) -> None:
+        try:
+            self._show(session, await session.http.get(url), event_s)
+        except httpx.HTTPError as exc:
+            session.result.errors.append(f"user {session.user}: fetching an output failed: {exc}")
+        except Exception as exc:
+            session.client_error("output fetch", exc)
+
+    def _show(self, session: _Session, response: httpx.Response, event_s: float) -> None:
+        result, record = session.result, session.record
+        image = cv2.imdecode(np.frombuffer(response.content, np.uint8), cv2.IMREAD_COLOR)
+        done = time.perf_counter()
+        if image is not None:
+            record.received_frame(image.shape[1], image.shape[0])
+            record.received_bytes += len(response.content)
+        reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
+        if reading is None:
+            result.undecoded += 1
+            return
+        orientation = unmirror(reading.orientation) if session.mirror else reading.orientation
+        result.orientations[orientation] = result.orientations.get(orientation, 0) + 1
+        sent = session.sends.get(reading.frame_id)
+        stages = {"fetch_ms": (done - event_s) * 1000}
+        if sent is not None:
+            stages["send_to_event_ms"] = (event_s - sent) * 1000
+        result.receipts.append(Receipt(session.user, reading.frame_id, done, stages, orientation))
+        expected_switch = SWITCH_ORIENTATION.get(session.config.params.get("switch_transform") or "", "identity")
+        if session.switch_s and orientation == expected_switch and "switch_to_output_ms" not in record.phases_ms:
+            record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000
+        record.phases_ms.setdefault("first_output_ms", (done - session.t_join) * 1000)
 
 
 def _file_urls(data: list[Any], base: str) -> list[str]:

@@ -29,7 +29,6 @@ fetched; their presentation times come from the model, not from a wall clock.
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import io
 import json
@@ -40,7 +39,6 @@ from typing import Any
 from urllib.parse import urljoin
 
 import av
-import cv2
 import httpx
 import m3u8
 import numpy as np
@@ -48,7 +46,7 @@ import websockets
 
 from bench.clients.base import ClientConfig, stalled
 from bench.clients.gradio_config import StreamEvent, discover_stream_event
-from bench.clients.gradio_stream import JPEG_QUALITY, connect_like_a_browser, unmirror
+from bench.clients.gradio_stream import connect_like_a_browser, unmirror, webcam_payload
 from bench.errors import ProtocolError, TargetError
 from bench.media.audio_marker import AudioMarkerDecoder
 from bench.media.camera import VirtualCamera
@@ -525,20 +523,8 @@ def _decode(data: bytes, output: str) -> _Decoded:
 
 
 def _webcam_payload(session: _Session) -> tuple[int, dict[str, Any]]:
-    """The camera's newest frame as the webcam's timer sends it: mirrored as shown, a JPEG data URL."""
     assert session.camera is not None and session.camera_event is not None
-    frame_id = session.camera.latest_id(time.perf_counter())
-    frame = session.camera.frame(frame_id)
-    if session.mirror:
-        frame = frame[:, ::-1]
-    bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
-    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
-    event = session.camera_event
-    values = list(event.defaults)
-    values[event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
-    return frame_id, {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
+    return webcam_payload(session.camera, session.camera_event, session.mirror)
 
 
 def _mono(frame: av.AudioFrame) -> np.ndarray:
