@@ -261,10 +261,11 @@ def expand_cases(scenario: Scenario) -> list[Case]:
         for values in itertools.product(*grid.values()):
             settings = dict(zip(grid, values, strict=True))
             raw.append((spec, settings.pop("transform"), settings))
-    varying = {kind: _varying([settings for spec, _, settings in raw if spec.kind == kind]) for kind in TARGET_KINDS}
+    # across every target, so a value fixed on one target still pairs with the same value swept on another
+    varying = {key for key in raw[0][2] if len({_fmt(settings.get(key)) for _, _, settings in raw}) > 1}
     cases = []
     for spec, transform, settings in raw:
-        params = {k: v for k, v in settings.items() if k in varying[spec.kind] and v is not None}
+        params = {k: v for k, v in settings.items() if k in varying and v is not None}
         if "network" in params:
             params["network"] = parse_network(params["network"]).name
         settings.update({k: getattr(spec, k) for k in FIXED_SETTINGS if getattr(spec, k)})
@@ -275,12 +276,6 @@ def expand_cases(scenario: Scenario) -> list[Case]:
     if duplicates:
         raise ScenarioError(f"cases are not distinct: {', '.join(duplicates)} (give the targets different names)")
     return cases
-
-
-def _varying(grid: list[dict[str, Any]]) -> set[str]:
-    """The settings that differ among one kind's cases: they name the cases (a generator's item interval
-    and an HLS target's fps are not compared with each other, so they do not lengthen each other's names)."""
-    return {key for key in (grid[0] if grid else {}) if len({_fmt(settings.get(key)) for settings in grid}) > 1}
 
 
 def _default_rate(kind: str, scenario: Scenario) -> float:
