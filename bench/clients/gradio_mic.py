@@ -41,8 +41,9 @@ from typing import Any
 import httpx
 
 from bench.clients.base import ClientConfig
+from bench.clients.gradio_config import get_config
 from bench.clients.gradio_stream import GradioStreamClient, _Session
-from bench.errors import ProtocolError, TargetError
+from bench.errors import ProtocolError
 from bench.media.microphone import VirtualMicrophone
 from bench.records import ClientResult, Receipt, Send, SessionRecord
 
@@ -82,13 +83,7 @@ class MicEvent:
 
 async def discover_mic_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> MicEvent:
     """The dependency named `api_name`, else the first one triggered by `stream` on a streaming microphone."""
-    try:
-        response = await http.get(f"{url}/config")
-        config = response.raise_for_status().json()
-    except httpx.ConnectError as exc:
-        raise TargetError(f"nothing answers at {url}") from exc
-    except (httpx.HTTPError, ValueError) as exc:
-        raise ProtocolError(f"{url} is not a Gradio app (GET /config: {type(exc).__name__}: {exc})") from exc
+    config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
     for index, dependency in enumerate(config.get("dependencies", [])):
         stream_targets = [t for t in dependency.get("targets", []) if t[1] == "stream"]

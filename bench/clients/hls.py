@@ -45,9 +45,9 @@ import numpy as np
 import websockets
 
 from bench.clients.base import ClientConfig, stalled
-from bench.clients.gradio_config import StreamEvent, discover_stream_event
+from bench.clients.gradio_config import StreamEvent, discover_stream_event, get_config
 from bench.clients.gradio_stream import connect_like_a_browser, unmirror, webcam_payload
-from bench.errors import ProtocolError, TargetError
+from bench.errors import ProtocolError
 from bench.media.audio_marker import AudioMarkerDecoder
 from bench.media.camera import VirtualCamera
 from bench.media.hls_player import HLSJS_DEFAULT, POLICIES, Playback, Segment, play
@@ -537,15 +537,7 @@ def _mono(frame: av.AudioFrame) -> np.ndarray:
 
 async def discover_hls_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> HLSEvent:
     """The dependency named `api_name`, else the first whose output is a streaming video or audio."""
-    try:
-        response = await http.get(f"{url}/config")
-    except httpx.ConnectError as exc:
-        raise TargetError(f"nothing answers at {url}") from exc
-    except httpx.HTTPError as exc:
-        raise ProtocolError(f"{url} did not answer GET /config ({type(exc).__name__}: {exc})") from exc
-    if not response.is_success:
-        raise ProtocolError(f"{url} is not a Gradio app (GET /config answered {response.status_code})")
-    config = response.json()
+    config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
     for index, dependency in enumerate(config.get("dependencies", [])):
         if api_name and dependency.get("api_name") != api_name:
