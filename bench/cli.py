@@ -96,11 +96,32 @@ def run(
     out: Annotated[Path, typer.Option("--out", help="where run directories are written")] = Path("runs"),
     no_report: Annotated[bool, typer.Option("--no-report", help="skip rendering the report")] = False,
     report_dir: Annotated[Path, typer.Option("--report-dir", help="where reports are written")] = Path("reports"),
+    app_script: Annotated[
+        Path | None, typer.Option("--app", help="your app's script: started on loopback, measured, stopped")
+    ] = None,
+    url: Annotated[
+        str | None, typer.Option("--url", help="your app, already running (e.g. http://127.0.0.1:7860)")
+    ] = None,
+    api_name: Annotated[str | None, typer.Option("--api-name", help="which event of the app (bench inspect)")] = None,
+    kind: Annotated[str | None, typer.Option("--kind", help="drive the app as this target kind")] = None,
+    duration: Annotated[float | None, typer.Option("--duration", help="seconds of measurement (own app)")] = None,
+    users: Annotated[int, typer.Option("--users", min=1, help="simultaneous users (own app)")] = 1,
+    inputs: Annotated[
+        list[str] | None,
+        typer.Option("--input", "--transform-input", help="set an input of the app by label: LABEL=VALUE"),
+    ] = None,
 ) -> None:
-    """Run a scenario: start each target on loopback, drive it, write a run directory and a report."""
-    from bench.scenario import load_scenario
+    """Run a scenario, or measure your own app (--app / --url): start targets on loopback, drive, report."""
+    if app_script is not None or url is not None:
+        if scenario is not None:
+            raise UsageError("give a scenario file, or --app / --url to measure your own app, not both")
+        loaded, path = _own_app_scenario(app_script, url, api_name, kind, duration, users, inputs or [])
+    else:
+        if api_name or kind or duration or users != 1 or inputs:
+            raise UsageError("--api-name, --kind, --duration, --users and --input go with --app or --url")
+        from bench.scenario import load_scenario
 
-    loaded, path = load_scenario(scenario)
+        loaded, path = load_scenario(scenario)
     from bench.runner import run_scenario
 
     with Progress(
@@ -138,6 +159,68 @@ def run(
         raise typer.Exit(130)
     if result.target_failed:
         raise typer.Exit(3)
+
+
+def _own_app_scenario(
+    app_script: Path | None,
+    url: str | None,
+    api_name: str | None,
+    kind: str | None,
+    duration: float | None,
+    users: int,
+    inputs: list[str],
+) -> tuple[Any, Path]:
+    from bench.own_app import parse_inputs, plan_own_app
+
+    chosen = parse_inputs(inputs)
+    with console.status("reading what the app streams..."):
+        plan = plan_own_app(
+            app_script, url, api_name=api_name, kind=kind, duration_s=duration, users=users, inputs=chosen
+        )
+    endpoint, scenario = plan.endpoint, plan.scenario
+    others = len(plan.info.endpoints) - 1
+    console.print(
+        f"measuring {endpoint.name}: {endpoint.what}, as {scenario.targets[0].kind} over {endpoint.transport}, "
+        f"{scenario.duration_s:g} s" + (f" ({others} other streaming event(s): bench inspect)" if others else ""),
+        markup=False,
+        highlight=False,
+    )
+    if endpoint.note:
+        console.print(f"  note: {endpoint.note}", markup=False, highlight=False)
+    return scenario, plan.scenario_path
+
+
+@app.command(cls=Command)
+def inspect(
+    app_script: Annotated[Path | None, typer.Option("--app", help="your app's script (started, read, stopped)")] = None,
+    url: Annotated[str | None, typer.Option("--url", help="your app, already running")] = None,
+) -> None:
+    """List what an app streams: each event, its inputs and outputs, the kind and client that would drive it."""
+    from bench.own_app import inspect_app
+
+    info = inspect_app(app_script, url)
+    table = Table(title=f"{info.url} ({info.framework})")
+    for column in ("event (--api-name)", "what", "kind (--kind)", "transport", "inputs", "outputs", "note"):
+        table.add_column(column)
+    for endpoint in info.endpoints:
+        table.add_row(
+            endpoint.name,
+            endpoint.what,
+            endpoint.kind,
+            endpoint.transport,
+            "\n".join(endpoint.inputs) or "-",
+            "\n".join(endpoint.outputs) or "-",
+            endpoint.note,
+        )
+    if info.endpoints:
+        console.print(table)
+        console.print(
+            f"bench run {'--app ' + str(app_script) if app_script else '--url ' + str(url)} measures the first"
+        )
+    for other in info.others:
+        console.print(f"not streaming: {other}", markup=False, highlight=False)
+    if not info.endpoints:
+        info.choose()
 
 
 @app.command(cls=Command)

@@ -28,6 +28,8 @@ FIXED_SETTINGS = (
     "url",
     "app",
     "ready_path",
+    "api_name",
+    "inputs",
 )
 STREAM_EVERY_CLIENTS = ("gradio-stream", "gradio-mic")  # the browser's capture timer
 # settings added for audio, voice and output streams: a list value expands into cases like the others
@@ -83,6 +85,8 @@ class TargetSpec(_Strict):
     url: str | None = None
     app: str | None = None
     ready_path: str | None = None
+    api_name: str | None = None  # which event of a user's app (bench inspect lists them)
+    inputs: dict[str, Any] | None = None  # a user's app's other inputs by label, set as the UI would set them
     network: NetworkSpec | list[NetworkSpec] | None = None
     client: str | list[str] | None = None  # one of the kind's clients (bench targets lists them)
     shape: str | list[str] | None = None  # what the app makes (kinds with shapes)

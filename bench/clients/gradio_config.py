@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -42,7 +43,9 @@ class StreamEvent:
     stream_every: float  # the app's capture interval: the browser's timer reads it from /config
 
 
-async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> StreamEvent:
+async def discover_stream_event(
+    http: httpx.AsyncClient, url: str, api_name: str | None = None, inputs: Mapping[str, Any] | None = None
+) -> StreamEvent:
     """The dependency named `api_name`, else the first one triggered by `stream` on an image."""
     config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
@@ -52,18 +55,18 @@ async def discover_stream_event(http: httpx.AsyncClient, url: str, api_name: str
             continue
         if api_name and dependency.get("api_name") != api_name:
             continue
-        inputs = [components[i] for i in dependency["inputs"]]
-        images = [n for n, c in enumerate(inputs) if c.get("type") == "image"]
+        components_in = [components[i] for i in dependency["inputs"]]
+        images = [n for n, c in enumerate(components_in) if c.get("type") == "image"]
         if not images:
             continue
-        image = inputs[images[0]]
+        image = components_in[images[0]]
         return StreamEvent(
             root=url + config.get("api_prefix", "/gradio_api"),
             fn_index=dependency.get("id", index),
             trigger_id=stream_targets[0][0],
             image_input=images[0],
-            defaults=[c.get("props", {}).get("value") for c in inputs],
-            input_labels=[str(c.get("props", {}).get("label") or c.get("type")) for c in inputs],
+            defaults=page_values(components_in, inputs),
+            input_labels=input_labels(components_in),
             mirror_webcam=bool(image.get("props", {}).get("webcam_options", {}).get("mirror", True)),
             stream_every=float(dependency.get("stream_every") or 0.5),
         )
@@ -75,3 +78,30 @@ def set_input(event: StreamEvent, values: list[Any], label: str, value: Any) -> 
     """Set the input whose label is `label` (our app names them transform / delay_ms); others keep defaults."""
     if label in event.input_labels:
         values[event.input_labels.index(label)] = value
+
+
+def input_labels(components: list[dict[str, Any]]) -> list[str]:
+    """What the page shows above each input (its type when it has no label): how a user names it."""
+    return [str(c.get("props", {}).get("label") or c.get("type")) for c in components]
+
+
+def page_values(components: list[dict[str, Any]], chosen: Mapping[str, Any] | None = None) -> list[Any]:
+    """Every input's value as the page sends it: its current value, or what the user chose for it by label.
+
+    A dropdown choice may be given by what the page shows or by the value it sends.
+    """
+    values = [c.get("props", {}).get("value") for c in components]
+    labels = input_labels(components)
+    for label, value in (chosen or {}).items():
+        if label not in labels:
+            raise ProtocolError(f"the event has no input labelled {label!r} (its inputs: {', '.join(labels)})")
+        index = labels.index(label)
+        choices = components[index].get("props", {}).get("choices") or []
+        shown = {str(pair[0]): pair[1] for pair in choices if isinstance(pair, list | tuple) and len(pair) == 2}
+        values[index] = shown.get(str(value), value)
+    return values
+
+
+def event_choice(params: Mapping[str, Any]) -> dict[str, Any]:
+    """The case's choice of event and inputs (scenario keys api_name, inputs), as the discover functions take it."""
+    return {"api_name": params.get("api_name"), "inputs": params.get("inputs")}

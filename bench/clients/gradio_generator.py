@@ -31,6 +31,7 @@ import secrets
 import tempfile
 import threading
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -39,7 +40,7 @@ import httpx
 import numpy as np
 
 from bench.clients.base import ClientConfig, stalled
-from bench.clients.gradio_config import get_config
+from bench.clients.gradio_config import event_choice, get_config, page_values
 from bench.errors import ProtocolError
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
@@ -69,7 +70,9 @@ class GeneratorEvent:
     stamps: int | None  # position of a JSON output, where our target puts its yield stamps
 
 
-async def discover_generator_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> GeneratorEvent:
+async def discover_generator_event(
+    http: httpx.AsyncClient, url: str, api_name: str | None = None, inputs: Mapping[str, Any] | None = None
+) -> GeneratorEvent:
     """The dependency named `api_name`, else the first generator (`types.generator` in /config) with an image or
     textbox output: what a user's click would run."""
     config = await get_config(http, url)
@@ -90,7 +93,7 @@ async def discover_generator_event(http: httpx.AsyncClient, url: str, api_name: 
             fn_index=dependency.get("id", index),
             trigger_id=targets[0][0] if targets else None,
             api_name=dependency.get("api_name"),
-            defaults=[components.get(i, {}).get("props", {}).get("value") for i in dependency.get("inputs", [])],
+            defaults=page_values([components.get(i, {}) for i in dependency.get("inputs", [])], inputs),
             output_count=len(outputs),
             image=image,
             text=text,
@@ -314,7 +317,7 @@ class GradioSSEClient:
         if not _one_user(config, result):
             return result
         async with httpx.AsyncClient(timeout=30.0) as http:
-            event = await discover_generator_event(http, config.url, config.params.get("api_name"))
+            event = await discover_generator_event(http, config.url, **event_choice(config.params))
             record = _session(event, result)
             page = _Page(http, event, config, result, record, _Items(result), camera.started + config.duration_s)
             started = time.perf_counter()
@@ -481,7 +484,7 @@ class GradioClientLibraryClient:
         if not _one_user(config, result):
             return result
         async with httpx.AsyncClient(timeout=30.0) as http:
-            event = await discover_generator_event(http, config.url, config.params.get("api_name"))
+            event = await discover_generator_event(http, config.url, **event_choice(config.params))
         record = _session(event, result)
         items = _Items(result)
         # a download the library finishes after the cancel may land while the directory is removed

@@ -35,13 +35,14 @@ import math
 import re
 import struct
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 
 import httpx
 
 from bench.clients.base import ClientConfig
-from bench.clients.gradio_config import get_config
+from bench.clients.gradio_config import event_choice, get_config, page_values
 from bench.clients.gradio_stream import GradioStreamClient, _Session
 from bench.errors import ProtocolError
 from bench.media.microphone import VirtualMicrophone
@@ -81,7 +82,9 @@ class MicEvent:
     stream_every: float  # the recorder's timeslice, read from /config as the browser does
 
 
-async def discover_mic_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> MicEvent:
+async def discover_mic_event(
+    http: httpx.AsyncClient, url: str, api_name: str | None = None, inputs: Mapping[str, Any] | None = None
+) -> MicEvent:
     """The dependency named `api_name`, else the first one triggered by `stream` on a streaming microphone."""
     config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
@@ -89,9 +92,9 @@ async def discover_mic_event(http: httpx.AsyncClient, url: str, api_name: str | 
         stream_targets = [t for t in dependency.get("targets", []) if t[1] == "stream"]
         if not stream_targets or (api_name and dependency.get("api_name") != api_name):
             continue
-        inputs = [components[i] for i in dependency["inputs"]]
+        components_in = [components[i] for i in dependency["inputs"]]
         microphones = [
-            n for n, c in enumerate(inputs) if c.get("type") == "audio" and c.get("props", {}).get("streaming")
+            n for n, c in enumerate(components_in) if c.get("type") == "audio" and c.get("props", {}).get("streaming")
         ]
         if microphones:
             return MicEvent(
@@ -99,7 +102,7 @@ async def discover_mic_event(http: httpx.AsyncClient, url: str, api_name: str | 
                 fn_index=dependency.get("id", index),
                 trigger_id=stream_targets[0][0],
                 audio_input=microphones[0],
-                defaults=[c.get("props", {}).get("value") for c in inputs],
+                defaults=page_values(components_in, inputs),
                 stream_every=float(dependency.get("stream_every") or 0.5),
             )
     named = f" named {api_name!r}" if api_name else ""
@@ -121,7 +124,7 @@ class GradioMicClient(GradioStreamClient):
         result = ClientResult()
         limits = httpx.Limits(max_connections=20 * config.users)
         async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
-            event = await discover_mic_event(http, config.url, config.params.get("api_name"))
+            event = await discover_mic_event(http, config.url, **event_choice(config.params))
             result.app_settings["stream_every"] = event.stream_every
             sessions = [
                 _MicSession(user, event, http, camera, config, result, SessionRecord(user))

@@ -34,6 +34,7 @@ import io
 import json
 import secrets
 import time
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from typing import Any
 from urllib.parse import urljoin
@@ -45,7 +46,14 @@ import numpy as np
 import websockets
 
 from bench.clients.base import ClientConfig, stalled
-from bench.clients.gradio_config import StreamEvent, discover_stream_event, get_config
+from bench.clients.gradio_config import (
+    StreamEvent,
+    discover_stream_event,
+    event_choice,
+    get_config,
+    input_labels,
+    page_values,
+)
 from bench.clients.gradio_stream import connect_like_a_browser, unmirror, webcam_payload
 from bench.errors import ProtocolError
 from bench.media.audio_marker import AudioMarkerDecoder
@@ -139,7 +147,7 @@ class HLSClient:
         result = ClientResult()
         shape = config.params.get("shape") or "video"
         async with httpx.AsyncClient(timeout=30.0, limits=httpx.Limits(max_connections=20 * config.users)) as http:
-            event = await discover_hls_event(http, config.url, config.params.get("api_name"))
+            event = await discover_hls_event(http, config.url, **event_choice(config.params))
             webcam = await discover_stream_event(http, config.url) if shape == "camera" else None
             result.app_settings["hls_output"] = event.output
             stop_at = camera.started + config.duration_s
@@ -535,7 +543,9 @@ def _mono(frame: av.AudioFrame) -> np.ndarray:
     return pcm / 32768 if frame.format.name.startswith("s16") else pcm
 
 
-async def discover_hls_event(http: httpx.AsyncClient, url: str, api_name: str | None = None) -> HLSEvent:
+async def discover_hls_event(
+    http: httpx.AsyncClient, url: str, api_name: str | None = None, inputs: Mapping[str, Any] | None = None
+) -> HLSEvent:
     """The dependency named `api_name`, else the first whose output is a streaming video or audio."""
     config = await get_config(http, url)
     components = {c["id"]: c for c in config.get("components", [])}
@@ -546,13 +556,13 @@ async def discover_hls_event(http: httpx.AsyncClient, url: str, api_name: str | 
         streaming = [c for c in outputs if c.get("type") in STREAMING and c.get("props", {}).get("streaming")]
         if not streaming or not dependency.get("targets"):
             continue
-        inputs = [components[i] for i in dependency.get("inputs", [])]
+        components_in = [components[i] for i in dependency.get("inputs", [])]
         return HLSEvent(
             root=url + config.get("api_prefix", "/gradio_api"),
             fn_index=dependency.get("id", index),
             trigger_id=dependency["targets"][0][0],
-            defaults=[c.get("props", {}).get("value") for c in inputs],
-            input_labels=[str(c.get("props", {}).get("label") or c.get("type")) for c in inputs],
+            defaults=page_values(components_in, inputs),
+            input_labels=input_labels(components_in),
             output=streaming[0]["type"],
         )
     named = f" named {api_name!r}" if api_name else ""
