@@ -126,7 +126,7 @@ def gradio_endpoints(url: str, config: dict[str, Any]) -> AppInfo:
         endpoint = _gradio_endpoint(name, dependency, inputs, outputs)
         if endpoint is not None:
             endpoints.append(endpoint)
-        elif dependency.get("backend_fn") and dependency.get("show_api", True) and dependency.get("api_name"):
+        elif _listable(dependency, inputs + outputs):
             triggers = ", ".join(sorted({t[1] for t in dependency.get("targets", [])})) or "api"
             others.append(f"{name} ({triggers}: {_describe(inputs)} -> {_describe(outputs)})")
     endpoints += _webrtc_component_endpoints(config, components)
@@ -189,6 +189,12 @@ def _gradio_endpoint(
                 note="items timed from the click; from each yield too where the app returns its yield times",
             )
     return None
+
+
+def _listable(dependency: dict[str, Any], components: list[dict[str, Any]]) -> bool:
+    """A named event of the app's own (fastrtc's WebRTC component wires events of its own: not the user's)."""
+    own = dependency.get("backend_fn") and dependency.get("show_api", True) and dependency.get("api_name")
+    return bool(own) and not any(c.get("type") == "webrtc" for c in components)
 
 
 def _webrtc_component_endpoints(config: dict[str, Any], components: dict[int, dict[str, Any]]) -> list[Endpoint]:
