@@ -3,11 +3,16 @@ voice clients).
 
 What the browser does: a "text" data channel created before the offer (without
 it FastRTC returns no media) that says "handshake" once open, the local track,
-the offer POSTed to /webrtc/offer with a `webrtc_id`, then streaming until the
-run's end plus a grace period. Set-up phases are timed from the start of the
-offer POST, as a user waits for them. A subclass says what it sends
-(`local_track`), what it makes of each returned frame (`on_media`), and may use
-the wait for ICE and DTLS (`answered`).
+the offer with a `webrtc_id`, then streaming until the run's end plus a grace
+period. The offer goes where the page would send it, chosen once per run: a
+Gradio app holding fastrtc's `WebRTC` component of the session's media kind
+(`stream.ui.launch()`) gets the component's own calls (`fastrtc_gradio`: turn,
+offer, and the `tick` event that runs `set_input` with the extra inputs, which
+a subclass may set by label in `inputs`); anything else gets POST /webrtc/offer
+(a `Stream` mounted on FastAPI). Set-up phases are timed from the session's
+first request (the offer; the turn on the component route), as a user waits
+for them. A subclass says what it sends (`local_track`), what it makes of each
+returned frame (`on_media`), and may use the wait for ICE and DTLS (`answered`).
 
 A refused session (`{"status": "failed"}`) is recorded as rejected; a failed
 connection, a target that stops returning media or dies, or any other error is
@@ -21,6 +26,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import secrets
 import time
@@ -33,6 +39,7 @@ from aiortc.mediastreams import MediaStreamError
 
 from bench.clients._rtc_tracks import media_bytes_received, selected_candidate_pair
 from bench.clients.base import ClientConfig, stalled
+from bench.clients.fastrtc_gradio import WebRTCComponent, call_server, find_webrtc_component, tick
 from bench.loopback import force_loopback_ice, is_loopback_url, loopback_only_sdp
 from bench.network.impaired import MediaPath
 from bench.records import CLIENT_ERROR, ClientResult, SessionRecord
@@ -43,6 +50,7 @@ FIRST_MEDIA_TIMEOUT_S = 15.0  # connected -> first returned frame (a model may l
 STALL_S = 5.0  # nothing returned for this long while sending: the target stalled
 PROBE_AFTER_S = 1.0  # nothing returned for this long: check that the target still answers HTTP
 HTTP_TIMEOUT_S = 30.0
+QUIT_TIMEOUT_S = 1.0  # the audio page's parting quit_output_stream call: a courtesy, never worth a stall
 
 log = logging.getLogger(__name__)
 S = TypeVar("S", bound="RTCSession")
@@ -63,10 +71,15 @@ class RTCSession:
         result: ClientResult,
         loopback: bool,
         candidate_pairs: dict[int, str | None],
+        component: WebRTCComponent | None,
     ) -> None:
         self.http, self.source, self.config = http, source, config
         self.user, self.result, self.loopback = user, result, loopback
         self.candidate_pairs = candidate_pairs
+        self.component = component  # None: POST /webrtc/offer
+        self.session_hash = secrets.token_hex(6)  # the Gradio page's: one per tab
+        self.inputs: dict[str, Any] = {}  # extra input label -> value the tick sends (component route)
+        self.ticking: asyncio.Task[None] | None = None
         self.url = config.url.rstrip("/")
         self.record = SessionRecord(user)
         result.sessions.append(self.record)
@@ -116,15 +129,26 @@ class RTCSession:
         pc.on("connectionstatechange", self._on_connection_state)
         pc.on("track", self._on_track)
         pc.addTrack(self.local_track())
+        if self.component is not None:
+            channel.on("message", self._on_channel_message)
+            self.t_offer = time.perf_counter()
+            # the page asks for its RTC configuration first; ours stays without ICE servers (loopback or not)
+            turn = await call_server(self.http, self.component, self.session_hash, "turn", [])
+            self.phase("turn_ms")
+            if turn.status_code != 200:  # the page stops there too
+                self.fail(f"the component server's turn answered HTTP {turn.status_code}: {turn.text[:200]}")
+                return False
         await pc.setLocalDescription(await pc.createOffer())  # aiortc returns once ICE gathering is complete
-        self.t_offer = time.perf_counter()
-        response = await self.http.post(
-            f"{self.url}/webrtc/offer",
-            json={"sdp": await self._offer_sdp(), "type": "offer", "webrtc_id": self.webrtc_id},
-        )
+        self.t_offer = self.t_offer or time.perf_counter()
+        offer = {"sdp": await self._offer_sdp(), "type": "offer", "webrtc_id": self.webrtc_id}
+        if self.component is None:
+            route, response = "POST /webrtc/offer", await self.http.post(f"{self.url}/webrtc/offer", json=offer)
+        else:
+            route = "the component server's offer"
+            response = await call_server(self.http, self.component, self.session_hash, "offer", offer)
         self.phase("offer_ms")
         if response.status_code != 200:
-            self.fail(f"POST /webrtc/offer answered HTTP {response.status_code}: {response.text[:200]}")
+            self.fail(f"{route} answered HTTP {response.status_code}: {response.text[:200]}")
             return False
         answer = response.json()
         if answer.get("status") == "failed":
@@ -208,8 +232,35 @@ class RTCSession:
         if state == "connected":
             self.phase("connected_ms")
             self.connected_s = time.perf_counter()
+            if self.component is not None and self.component.modality == "video":
+                self._tick()  # the webcam component ticks once connected; the audio one only when asked
         if state in ("connected", "failed", "closed"):
             self.settled.set()
+
+    def _on_channel_message(self, message: str | bytes) -> None:
+        """The server asks for the inputs (`send_input`): the page answers with a tick."""
+        with contextlib.suppress(ValueError, TypeError):
+            message = json.loads(message)
+        if isinstance(message, dict) and message.get("type") == "send_input":
+            self._tick()
+
+    def _tick(self) -> None:
+        """Run the component's tick (`set_input`) unless one is pending: its trigger mode is "once"."""
+        if self.component is None or self.component.tick_fn_index is None:
+            return
+        if self.ticking is None or self.ticking.done():
+            self.ticking = asyncio.create_task(self._run_tick(self.component))
+
+    async def _run_tick(self, component: WebRTCComponent) -> None:
+        data = component.tick_data(self.webrtc_id, self.inputs)
+        try:
+            error = await tick(self.http, component, self.session_hash, data)
+        except httpx.HTTPError as exc:
+            error = f"{type(exc).__name__}: {exc}"
+        if error is None:
+            self.phase("inputs_set_ms")
+        else:
+            self.result.errors.append(f"user {self.user}: the tick that runs set_input failed: {error}")
 
     def _on_track(self, track: MediaStreamTrack) -> None:
         if track.kind == self.kind:
@@ -226,14 +277,22 @@ class RTCSession:
         return await self.media_path.offer(sdp) if self.media_path is not None else sdp
 
     async def _close(self) -> None:
-        for task in self.receivers:
+        tasks = [*self.receivers, *([self.ticking] if self.ticking else [])]
+        for task in tasks:
             task.cancel()
-        await asyncio.gather(*self.receivers, return_exceptions=True)
+        await asyncio.gather(*tasks, return_exceptions=True)
         if self.connected_s:
             self.record.received_bytes = await media_bytes_received(self.pc, self.kind)
             self.record.received_s = time.perf_counter() - self.connected_s
         with contextlib.suppress(Exception):
             await self.pc.close()
+        if self.component is not None and self.component.modality == "audio" and self.connected_s:
+            with contextlib.suppress(httpx.HTTPError):
+                data = {"webrtc_id": self.webrtc_id}
+                await asyncio.wait_for(
+                    call_server(self.http, self.component, self.session_hash, "quit_output_stream", data),
+                    QUIT_TIMEOUT_S,
+                )
         if self.media_path is not None:
             await self.media_path.close()
             self.result.network_stats += self.media_path.stats
@@ -246,13 +305,20 @@ async def run_sessions(
     result: ClientResult,
     candidate_pairs: dict[int, str | None],
 ) -> Sequence[S]:
-    """One session per user, all at once, ICE kept on 127.0.0.1 when the target is; returns them when all ended."""
+    """One session per user, all at once, ICE kept on 127.0.0.1 when the target is; returns them when all ended.
+
+    The signalling route is chosen once, before any session starts: the app's Gradio WebRTC component of
+    `session_type.kind` if it serves one, else POST /webrtc/offer.
+    """
     loopback = is_loopback_url(config.url)
     if loopback:
         force_loopback_ice()
     async with httpx.AsyncClient(timeout=HTTP_TIMEOUT_S) as http:
+        component = await find_webrtc_component(http, config.url.rstrip("/"), session_type.kind)
+        result.app_settings["signalling"] = "POST /webrtc/offer" if component is None else "Gradio component server"
         sessions = [
-            session_type(http, source, config, user, result, loopback, candidate_pairs) for user in range(config.users)
+            session_type(http, source, config, user, result, loopback, candidate_pairs, component)
+            for user in range(config.users)
         ]
         await asyncio.gather(*(session.run() for session in sessions))
     return sessions
