@@ -27,6 +27,7 @@ import httpx
 import websockets
 
 from bench.catalog import TARGET_KINDS
+from bench.clients.fastrtc_gradio import webrtc_components
 from bench.clients.gradio_config import get_config, input_labels
 from bench.errors import BenchError, ProtocolError, TargetError
 
@@ -129,7 +130,7 @@ def gradio_endpoints(url: str, config: dict[str, Any]) -> AppInfo:
         elif _listable(dependency, inputs + outputs):
             triggers = ", ".join(sorted({t[1] for t in dependency.get("targets", [])})) or "api"
             others.append(f"{name} ({triggers}: {_describe(inputs)} -> {_describe(outputs)})")
-    endpoints += _webrtc_component_endpoints(config, components)
+    endpoints += _webrtc_component_endpoints(config)
     return AppInfo(url, f"Gradio {config.get('version', '?')}", tuple(endpoints), tuple(others))
 
 
@@ -197,24 +198,23 @@ def _listable(dependency: dict[str, Any], components: list[dict[str, Any]]) -> b
     return bool(own) and not any(c.get("type") == "webrtc" for c in components)
 
 
-def _webrtc_component_endpoints(config: dict[str, Any], components: dict[int, dict[str, Any]]) -> list[Endpoint]:
+def _webrtc_component_endpoints(config: dict[str, Any]) -> list[Endpoint]:
     """fastrtc's WebRTC component in a Gradio page (`stream.ui.launch()`): negotiated through Gradio's own route."""
     endpoints = []
-    for component in components.values():
-        if component.get("type") != "webrtc":
+    for component in webrtc_components(config):
+        if component.mode != "send-receive":
             continue
-        props = component.get("props", {})
-        modality, mode = props.get("modality", "video"), props.get("mode", "send-receive")
-        if mode != "send-receive":
-            continue
-        kind = "fastrtc-webrtc" if modality == "video" else "fastrtc-voice"
+        kind = "fastrtc-webrtc" if component.modality == "video" else "fastrtc-voice"
         endpoints.append(
             Endpoint(
-                f"webrtc {component['id']}",
-                f"FastRTC {modality} component ({mode})",
+                f"webrtc-{component.component_id}",
+                f"FastRTC {component.modality} component (send-receive, stream.ui)",
                 kind,
                 TARGET_KINDS[kind].client,
+                inputs=("webrtc", *component.extra_labels),
+                outputs=("webrtc",),
                 note="" if kind == "fastrtc-webrtc" else _AUDIO_NOTE,
+                labels=component.extra_labels,
             )
         )
     return endpoints
