@@ -55,20 +55,30 @@ def dominant(orientations: dict[str, int]) -> str:
 def test_a_webcam_app_with_a_dropdown_is_measured_by_url_and_its_dropdown_set_by_label(tmp_path: Path, running):
     url = running("guide_webcam_app.py")
     as_is = measure(tmp_path / "default", url=url, duration_s=3)
-    assert as_is["n"] > 10 and dominant(as_is["orientations"]) == "flip_ud", as_is  # the dropdown's default: flip
+    assert as_is["n"] > 5 and dominant(as_is["orientations"]) == "flip_ud", as_is  # the dropdown's default: flip
     edges = measure(
         tmp_path / "edges", app=APPS / "guide_webcam_app.py", duration_s=3, inputs={"Transformation": "edges"}
     )
     # Canny edges keep the marker upright: the app did what its dropdown said, not its default flip
-    assert edges["n"] > 10 and dominant(edges["orientations"]) == "identity", edges
+    assert edges["n"] > 5 and dominant(edges["orientations"]) == "identity", edges
 
 
 @pytest.mark.parametrize("way", ["app", "url"])
 def test_the_unified_webcam_image_is_measured(tmp_path: Path, running, way: str):
     script = "guide_unified_webcam.py"
     where = {"app": APPS / script} if way == "app" else {"url": running(script)}
+    case = measure(tmp_path, duration_s=4, **where)
+    # no stream_every in the app: Gradio's default 0.5 s, so about two outputs a second
+    assert case["kind"] == "gradio-stream" and case["n"] >= 3, case
+    assert dominant(case["orientations"]) == "flip_ud", case
+
+
+@pytest.mark.parametrize("way", ["app", "url"])
+def test_a_fastrtc_stream_ui_launch_flip_is_measured_through_its_gradio_page(tmp_path: Path, running, way: str):
+    script = "guide_fastrtc_ui_flip.py"
+    where = {"app": APPS / script} if way == "app" else {"url": running(script)}
     case = measure(tmp_path, duration_s=3, **where)
-    assert case["kind"] == "gradio-stream" and case["n"] > 10
+    assert case["kind"] == "fastrtc-webrtc" and case["n"] > 30, case
     assert dominant(case["orientations"]) == "flip_ud", case
 
 

@@ -41,6 +41,7 @@ class StreamEvent:
     input_labels: list[str]
     mirror_webcam: bool
     stream_every: float  # the app's capture interval: the browser's timer reads it from /config
+    chosen: frozenset[str] = frozenset()  # labels the case set itself (`inputs`): the case's transform keeps off
 
 
 async def discover_stream_event(
@@ -69,14 +70,18 @@ async def discover_stream_event(
             input_labels=input_labels(components_in),
             mirror_webcam=bool(image.get("props", {}).get("webcam_options", {}).get("mirror", True)),
             stream_every=float(dependency.get("stream_every") or 0.5),
+            chosen=frozenset(inputs or {}),
         )
     named = f" named {api_name!r}" if api_name else ""
     raise ProtocolError(f"{url}: no webcam .stream() event{named} found in /config")
 
 
 def set_input(event: StreamEvent, values: list[Any], label: str, value: Any) -> None:
-    """Set the input whose label is `label` (our app names them transform / delay_ms); others keep defaults."""
-    if label in event.input_labels:
+    """Set the input whose label is `label` (our app names them transform / delay_ms); others keep defaults.
+
+    An input the case set by label (`inputs`) keeps the case's value.
+    """
+    if label in event.input_labels and label not in event.chosen:
         values[event.input_labels.index(label)] = value
 
 
