@@ -12,9 +12,11 @@ import atexit
 import contextlib
 import ctypes
 import os
+import re
 import signal
 import socket
 import subprocess
+import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -29,9 +31,27 @@ TARGET_ENV = {
     "GRADIO_ANALYTICS_ENABLED": "False",
     "HF_HUB_OFFLINE": "1",
     "STREAMBENCH_LOOPBACK_ICE": "1",
+    "STREAMBENCH_OFFLINE_VAD": "1",  # fastrtc's ReplyOnPause gets our offline VAD (loopback_site/sitecustomize.py)
     "GRADIO_SERVER_NAME": LOOPBACK,
     "PYTHONUNBUFFERED": "1",
 }
+NOTE_PREFIX = "streambench: "  # how the injected code (loopback_site, bench.app_host) says what it changed in an app
+# huggingface_hub / transformers refusing a download offline; a network error raised inside a download call
+_HUB_OFFLINE = re.compile(
+    r"LocalEntryNotFoundError|OfflineModeIsEnabled|offline mode is enabled|local_files_only"
+    r"|couldn't connect to 'https://huggingface\.co'|cannot find the requested files in the (?:local|disk) cache",
+    re.IGNORECASE,
+)
+_NO_NETWORK = re.compile(
+    r"URLError|Name or service not known|Temporary failure in name resolution|Network is unreachable"
+)
+_DOWNLOAD_CALL = re.compile(r"download|urlretrieve|torch[/\\.]hub")
+# what the app asked for: the name it passed to a download call, else a URL with a path (not a docs link)
+_FETCH_CALL = re.compile(
+    r"""(?:hf_hub_download|snapshot_download|from_pretrained|urlretrieve|load_state_dict_from_url|hub\.load)"""
+    r"""\(\s*(?:repo_id\s*=\s*)?["']([^"']+)["']"""
+)
+_FETCH_URL = re.compile(r"""https?://(?!huggingface\.co/docs)[^\s/'"<>]+/[^\s'"<>)]+""")
 _running: set[RunningTarget] = set()
 
 
@@ -83,6 +103,12 @@ class RunningTarget:
         self.stop()
 
 
+def app_command(script: Path, ready_path: str | None = None) -> TargetCommand:
+    """A user's script, started through `bench.app_host`: whatever server it starts binds 127.0.0.1 on our port."""
+    argv = [sys.executable, "-m", "bench.app_host", str(script), "--port", "{port}"]
+    return TargetCommand(argv, ready_path=ready_path or "/", cwd=script.parent)
+
+
 def free_port() -> int:
     with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
         sock.bind((LOOPBACK, 0))
@@ -90,7 +116,7 @@ def free_port() -> int:
 
 
 def target_env(extra: dict[str, str] | None = None) -> dict[str, str]:
-    """The environment every target gets: offline Gradio, loopback-only ICE."""
+    """The environment every target gets: offline Gradio, loopback-only ICE, fastrtc's VAD offline."""
     env = dict(os.environ)
     env.update(TARGET_ENV)
     env["PYTHONPATH"] = os.pathsep.join(p for p in (str(LOOPBACK_SITE), env.get("PYTHONPATH", "")) if p)
@@ -129,15 +155,36 @@ def launch(command: TargetCommand, log_path: Path) -> RunningTarget:
     return target
 
 
+def injected_notes(log_path: Path) -> list[str]:
+    """What streambench changed inside the app, as the app logged it (e.g. fastrtc's VAD replaced), once each.
+
+    The run summary states these: a measurement of an app we patched must say what was patched.
+    """
+    try:
+        lines = log_path.read_text(errors="replace").splitlines()
+    except OSError:
+        return []
+    return list(dict.fromkeys(line.strip() for line in lines if line.startswith(NOTE_PREFIX)))
+
+
+def offline_download_error(log: str) -> str | None:
+    """One line for an app that died downloading a model offline (its log holds the traceback), else None."""
+    if not (_HUB_OFFLINE.search(log) or (_NO_NETWORK.search(log) and _DOWNLOAD_CALL.search(log))):
+        return None
+    call, url = _FETCH_CALL.search(log), _FETCH_URL.search(log)
+    fetched = call.group(1) if call else url.group().rstrip(":.,;") if url else None
+    return (
+        f"the app tried to download a model at start{f' ({fetched})' if fetched else ''} and streambench runs "
+        "targets offline (HF_HUB_OFFLINE=1): ship the model with the app or pre-download it"
+    )
+
+
 def _wait_ready(target: RunningTarget, command: TargetCommand) -> None:
     deadline = time.monotonic() + command.ready_timeout_s
     url = target.url + command.ready_path
     while time.monotonic() < deadline:
         if not target.alive():
-            raise TargetError(
-                f"target exited with code {target.process.returncode} before it was ready "
-                f"(log {target.log_path}): {_log_tail(target.log_path)}"
-            )
+            raise TargetError(_exit_before_ready(target))
         with contextlib.suppress(httpx.HTTPError):
             if httpx.get(url, timeout=1.0).status_code < 500:
                 return
@@ -146,6 +193,18 @@ def _wait_ready(target: RunningTarget, command: TargetCommand) -> None:
         f"target not ready at {url} after {command.ready_timeout_s:.0f} s "
         f"(log {target.log_path}): {_log_tail(target.log_path)}"
     )
+
+
+def _exit_before_ready(target: RunningTarget) -> str:
+    """Why the target died: one line if it was a download refused offline, else its log's last lines."""
+    code, log = target.process.returncode, target.log_path
+    try:
+        offline = offline_download_error(log.read_text(errors="replace"))
+    except OSError:
+        offline = None
+    if offline:
+        return f"target exited with code {code} before it was ready: {offline} (log {log})"
+    return f"target exited with code {code} before it was ready (log {log}): {_log_tail(log)}"
 
 
 def _log_tail(path: Path, lines: int = 3) -> str:

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import contextlib
 import re
-import sys
 import tempfile
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -21,19 +20,12 @@ from pydantic import ValidationError
 from bench.catalog import TARGET_KINDS
 from bench.discovery import AppInfo, DiscoveryError, Endpoint, discover
 from bench.errors import ScenarioError, UsageError
-from bench.launcher import TargetCommand, launch
+from bench.launcher import app_command, launch
 from bench.scenario import Scenario, describe_validation_error
 
 # seconds per case by what the app is fed: voice needs several utterances (one each 2.5 s + its length)
 DEFAULT_DURATION_S = {"video": 10.0, "audio": 10.0, "speech": 25.0, "generated": 10.0}
 WARMUP_S = 2.0
-
-
-def app_command(script: Path) -> TargetCommand:
-    """How streambench starts a user's script: through `bench.app_host` (127.0.0.1, our port, offline)."""
-    return TargetCommand(
-        [sys.executable, "-m", "bench.app_host", str(script), "--port", "{port}"], ready_path="/", cwd=script.parent
-    )
 
 
 def check_app_path(app: Path) -> Path:

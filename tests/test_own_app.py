@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 
 from bench.discovery import discover
-from bench.launcher import RunningTarget, launch
-from bench.own_app import app_command, plan_own_app
+from bench.launcher import RunningTarget, app_command, launch
+from bench.own_app import plan_own_app
 from bench.runner import run_scenario
 
 APPS = Path(__file__).parent / "apps"
