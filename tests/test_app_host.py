@@ -16,7 +16,7 @@ from bench.app_host import NOTHING_TO_SERVE
 from bench.clients.base import ClientConfig
 from bench.clients.voice import VoiceClient
 from bench.errors import TargetError
-from bench.launcher import NOTE_PREFIX, RunningTarget, injected_notes, launch, target_env
+from bench.launcher import NOTE_PREFIX, RunningTarget, app_command, injected_notes, launch, target_env
 from bench.media.microphone import SpeechMicrophone
 
 APPS = Path(__file__).parent / "apps"
