@@ -10,7 +10,9 @@ Gradio's hls.js makes and every frame the `<video>` presents
 (`requestVideoFrameCallback`), copying each to a canvas whose marker is read
 here. Nothing in the page is replaced: the timing is Gradio's own, less what
 the copy costs the page's main thread (here ~6 ms a frame, p50; 25 ms p95 on a
-loaded 2-core machine).
+loaded 2-core machine). `WATCH_JS` reads a presented frame's marker in the page
+instead (a port of bench.media.marker, ~3 ms a frame): the `chromium` client
+(bench/clients/chromium.py) uses it on a camera preview and on WebRTC output.
 """
 
 from __future__ import annotations
@@ -34,9 +36,9 @@ import numpy as np
 import websockets
 
 from bench.errors import TargetError, UsageError
-from bench.launcher import TargetCommand, launch
+from bench.launcher import RunningTarget, TargetCommand, launch
 from bench.media.camera import VirtualCamera
-from bench.media.marker import decode_marker
+from bench.media.marker import MarkerReading, decode_marker
 
 HOOK = r"""
 window.__streambench = {sends: [], shows: [], srcs: {}};
@@ -134,6 +136,104 @@ window.__streambench = {join: null, url: null, playlists: [], segments: [], even
     .observe(document, {subtree: true, childList: true});
 })();
 """
+# The page's own marker reader: bench/media/marker.py line for line (same layout, pair rule, CRC and orientation
+# order), so a presented frame is read in the page (~2.5 ms at 320x240) instead of being copied out as a JPEG.
+# `watch(video, side)` reads every frame a <video> presents (requestVideoFrameCallback) into __streambench.frames as
+# [side, id, orientation, captureTime, receiveTime, presentationTime, expectedDisplayTime, presentedFrames, w, h]
+# (times on the page clock, performance.timeOrigin + ms), and the time each read took into __streambench.cost.
+WATCH_JS = r"""
+window.__streambench = Object.assign(window.__streambench || {}, {frames: [], cost: []});
+(() => {
+  const GRID_W = 16, GRID_H = 24, ROWS = 8, COLS = 10, ORIGIN_X = 1, ORIGIN_Y = GRID_H - ROWS - 1;
+  const MIN_RATIO = 1.5, MIN_ENERGY = 6.0, MAX_ERASURES = 2, CRC_SALT = 0x5A3C;
+  const ORIENTATIONS = [['identity', 0, 0], ['flip_lr', 1, 0], ['flip_ud', 0, 1], ['rotate_180', 1, 1]];
+  const roundEven = (v) => { const r = Math.round(v); return Math.abs(v % 1) === 0.5 && r % 2 ? r - 1 : r; };
+  const layouts = new Map();
+  const layout = (height, width) => {
+    const key = height + 'x' + width;
+    if (!layouts.has(key)) {
+      const cellW = width / GRID_W, cellH = height / GRID_H;
+      const xs = [...Array(COLS + 1).keys()].map(i => roundEven((ORIGIN_X + i) * cellW));
+      const ys = [...Array(ROWS + 1).keys()].map(i => roundEven((ORIGIN_Y + i) * cellH));
+      const inner = (edges, size) => {
+        const pad = Math.max(1, roundEven(size * 0.25));
+        return edges.slice(0, -1).map((e, i) => [e + pad, Math.max(edges[i + 1] - pad, e + pad + 1)]);
+      };
+      layouts.set(key, {cols: inner(xs, cellW), rows: inner(ys, cellH)});
+    }
+    return layouts.get(key);
+  };
+  const crc = (id) => {
+    let value = 0xFFFF;
+    for (const byte of [(id >> 16) & 255, (id >> 8) & 255, id & 255]) {
+      value ^= byte << 8;
+      for (let k = 0; k < 8; k++) value = value & 0x8000 ? ((value << 1) ^ 0x1021) & 0xFFFF : (value << 1) & 0xFFFF;
+    }
+    return value ^ CRC_SALT;
+  };
+  const read = (pixels, width, height, flipX, flipY, {cols, rows}) => {
+    const luma = (y, x) => pixels[((flipY ? height - 1 - y : y) * width + (flipX ? width - 1 - x : x)) * 4 + 1];
+    const energy = [];
+    for (const [top, bottom] of rows) for (const [left, right] of cols) {
+      let sum = 0;
+      for (let y = top; y < bottom; y++) {
+        for (let x = left; x < right; x++) sum += Math.abs(luma(y, x + 1) - luma(y, x));
+      }
+      energy.push(sum / ((bottom - top) * (right - left)));
+    }
+    const bits = [], unsure = [];
+    for (let k = 0; k < energy.length / 2; k++) {
+      const first = energy[2 * k], second = energy[2 * k + 1], strong = Math.max(first, second);
+      bits.push(first > second ? 1 : 0);
+      if (strong < MIN_ENERGY || strong < MIN_RATIO * Math.min(first, second)) unsure.push(k);
+    }
+    if (unsure.length > MAX_ERASURES) return null;
+    const found = new Set();
+    for (let guess = 0; guess < 1 << unsure.length; guess++) {
+      unsure.forEach((k, i) => { bits[k] = (guess >> i) & 1; });
+      let id = 0, check = 0;
+      for (let k = 0; k < 24; k++) id = id * 2 + bits[k];
+      for (let k = 24; k < 40; k++) check = check * 2 + bits[k];
+      if (crc(id) === check) found.add(id);
+    }
+    return found.size === 1 ? [...found][0] : null;
+  };
+  const log = window.__streambench;
+  log.decode = (pixels, width, height) => {
+    if (height < GRID_H * 4 || width < GRID_W * 4) return [null, null];
+    const cells = layout(height, width);
+    for (const [name, flipX, flipY] of ORIENTATIONS) {
+      const id = read(pixels, width, height, flipX, flipY, cells);
+      if (id !== null) return [id, name];
+    }
+    return [null, null];
+  };
+  const at = (t) => t === undefined || t === null ? null : performance.timeOrigin + t;
+  log.watch = (video, side) => {
+    if (video.__streambench) return;
+    video.__streambench = side;
+    const canvas = document.createElement('canvas'), context = canvas.getContext('2d', {willReadFrequently: true});
+    const presented = (_, meta) => {
+      const start = performance.now();
+      const width = Math.round(video.videoWidth / 2), height = Math.round(video.videoHeight / 2);
+      if (canvas.width !== width || canvas.height !== height) [canvas.width, canvas.height] = [width, height];
+      context.drawImage(video, 0, 0, width, height);
+      const [id, orientation] = log.decode(context.getImageData(0, 0, width, height).data, width, height);
+      log.frames.push([side, id, orientation, at(meta.captureTime), at(meta.receiveTime), at(meta.presentationTime),
+                       at(meta.expectedDisplayTime), meta.presentedFrames, video.videoWidth, video.videoHeight]);
+      log.cost.push(performance.now() - start);
+      video.requestVideoFrameCallback(presented);
+    };
+    video.requestVideoFrameCallback(presented);
+  };
+  log.drain = () => JSON.stringify([log.frames.splice(0), log.cost.splice(0)]);
+})();
+"""
+# Gradio's webcam preview: every <video> the page adds is its camera (the output is an <img>)
+WATCH_PREVIEW_JS = r"""
+new MutationObserver(() => document.querySelectorAll('video').forEach(v => window.__streambench.watch(v, 'camera')))
+  .observe(document, {subtree: true, childList: true});
+"""
 START_BUTTON = "Array.from(document.querySelectorAll('button')).some(b => b.innerText.trim() === 'Start')"
 PRESS_START = CLICK.format(test="b.innerText.trim() === 'Start'")
 # how much of the stream the <video> has presented (s of media)
@@ -210,8 +310,8 @@ def write_y4m(path: Path, width: int, height: int, fps: int, frames: int) -> Non
 
 
 @contextlib.asynccontextmanager
-async def chromium_page(app_url: str, work_dir: Path, hook: str, flags: list[str]) -> AsyncIterator[_DevTools]:
-    """Headless Chromium on the app, `hook` run before the page's own scripts."""
+async def chromium(work_dir: Path, flags: list[str]) -> AsyncIterator[RunningTarget]:
+    """Headless Chromium in its own process group, its DevTools endpoint on a free 127.0.0.1 port."""
     argv = [
         chromium_path(),
         "--headless=new",
@@ -223,19 +323,35 @@ async def chromium_page(app_url: str, work_dir: Path, hook: str, flags: list[str
         "--window-size=1280,1000",
         "about:blank",
     ]
-    with launch(TargetCommand(argv, ready_path="/json/version"), work_dir / "chromium.log") as chromium:
-        pages = httpx.get(f"{chromium.url}/json/list", timeout=10).json()
-        page = next(p for p in pages if p.get("type") == "page")
-        async with websockets.connect(page["webSocketDebuggerUrl"], max_size=1 << 30) as socket:
-            devtools = _DevTools(socket)
-            await devtools.call("Page.enable")
-            await devtools.call("Page.addScriptToEvaluateOnNewDocument", source=hook)
-            await devtools.call("Page.navigate", url=app_url)
-            yield devtools
+    with launch(TargetCommand(argv, ready_path="/json/version"), work_dir / "chromium.log") as browser:
+        yield browser
 
 
 @contextlib.asynccontextmanager
-async def gradio_page(app_url: str, camera_file: Path, work_dir: Path) -> AsyncIterator[_DevTools]:
+async def open_page(browser: RunningTarget, url: str, hook: str, new_tab: bool = False) -> AsyncIterator[DevTools]:
+    """`url` in the browser's first tab (or a new one), `hook` run before the page's own scripts."""
+    if new_tab:
+        page = httpx.put(f"{browser.url}/json/new?about:blank", timeout=10).json()
+    else:
+        pages = httpx.get(f"{browser.url}/json/list", timeout=10).json()
+        page = next(p for p in pages if p.get("type") == "page")
+    async with websockets.connect(page["webSocketDebuggerUrl"], max_size=1 << 30) as socket:
+        devtools = DevTools(socket)
+        await devtools.call("Page.enable")
+        await devtools.call("Page.addScriptToEvaluateOnNewDocument", source=hook)
+        await devtools.call("Page.navigate", url=url)
+        yield devtools
+
+
+@contextlib.asynccontextmanager
+async def chromium_page(app_url: str, work_dir: Path, hook: str, flags: list[str]) -> AsyncIterator[DevTools]:
+    """Headless Chromium on the app, `hook` run before the page's own scripts."""
+    async with chromium(work_dir, flags) as browser, open_page(browser, app_url, hook) as devtools:
+        yield devtools
+
+
+@contextlib.asynccontextmanager
+async def gradio_page(app_url: str, camera_file: Path, work_dir: Path) -> AsyncIterator[DevTools]:
     """Headless Chromium on the app with the webcam on (its preview playing), not yet streaming."""
     flags = [
         "--use-fake-ui-for-media-stream",
@@ -260,7 +376,7 @@ async def record_gradio_stream(app_url: str, camera_file: Path, duration_s: floa
             BrowserEvent(s["t"] / 1000, await _shown_frame(http, s["src"]), _seconds(recorded["srcs"].get(s["src"])))
             for s in recorded["shows"]
         ]
-    sends = [BrowserEvent(s["t"] / 1000, _sent_frame(s["body"])) for s in recorded["sends"]]
+    sends = [BrowserEvent(s["t"] / 1000, _id(read_sent_marker(s["body"]))) for s in recorded["sends"]]
     return BrowserTrace(sends, shows)
 
 
@@ -290,41 +406,51 @@ async def record_gradio_hls(app_url: str, work_dir: Path, media_s: float, timeou
     flags = ["--autoplay-policy=no-user-gesture-required"]
     async with chromium_page(app_url, work_dir, HLS_HOOK, flags) as devtools:
         await devtools.until(START_BUTTON, "the app's Start button")
-        offset_s = await _clock_offset(devtools)
+        clock = await page_clock(devtools)
         click_s = time.perf_counter()
         await devtools.evaluate(PRESS_START)
         while time.perf_counter() < click_s + timeout_s and await devtools.evaluate(HLS_PROGRESS) < media_s:
             await asyncio.sleep(PROGRESS_POLL_S)
         log = json.loads(await devtools.evaluate("JSON.stringify(window.__streambench)"))
 
-    def perf(ms: float) -> float:
-        return ms / 1000 - offset_s
-
     def request(entry: dict[str, Any]) -> PageRequest:
-        end = perf(entry["end"]) if "end" in entry else None
+        end = clock.perf(entry["end"]) if "end" in entry else None
         listed = {key: entry.get(key) for key in ("durations", "uris")}
-        return PageRequest(entry["url"], perf(entry["start"]), end, **listed, target_duration_s=entry.get("target"))
+        return PageRequest(
+            entry["url"], clock.perf(entry["start"]), end, **listed, target_duration_s=entry.get("target")
+        )
 
     frames = [
         PresentedFrame(
-            perf(f["t"]), _frame_id(base64.b64decode(f["jpeg"].split(",", 1)[1])), f["media"], f["presented"]
+            clock.perf(f["t"]), _frame_id(base64.b64decode(f["jpeg"].split(",", 1)[1])), f["media"], f["presented"]
         )
         for f in log["frames"]
     ]
     return HLSBrowserTrace(
         click_s=click_s,
-        join_s=perf(log["join"]) if log["join"] is not None else None,
-        url_s=perf(log["url"]) if log["url"] is not None else None,
+        join_s=clock.perf(log["join"]) if log["join"] is not None else None,
+        url_s=clock.perf(log["url"]) if log["url"] is not None else None,
         frames=frames,
         playlists=[request(r) for r in log["playlists"]],
         segments=[request(r) for r in log["segments"]],
-        events=[(e["name"], perf(e["t"])) for e in log["events"]],
+        events=[(e["name"], clock.perf(e["t"])) for e in log["events"]],
     )
 
 
-async def _clock_offset(devtools: _DevTools) -> float:
+@dataclass(frozen=True)
+class PageClock:
     """The page's clock (performance.timeOrigin + now(), s) minus perf_counter, from the quickest of a few round
     trips: both count CLOCK_MONOTONIC from different origins, so one offset holds for the whole run."""
+
+    offset_s: float
+    error_s: float  # half the quickest round trip: the offset is exact to within this
+
+    def perf(self, page_ms: float) -> float:
+        """A page time (ms since the epoch origin the page uses) on perf_counter's clock."""
+        return page_ms / 1000 - self.offset_s
+
+
+async def page_clock(devtools: DevTools) -> PageClock:
     best: tuple[float, float] | None = None
     for _ in range(CLOCK_PROBES):
         before = time.perf_counter()
@@ -333,18 +459,18 @@ async def _clock_offset(devtools: _DevTools) -> float:
         if best is None or after - before < best[0]:
             best = (after - before, page_ms / 1000 - (before + after) / 2)
     assert best is not None
-    return best[1]
+    return PageClock(best[1], best[0] / 2)
 
 
 def _seconds(ms: float | None) -> float | None:
     return None if ms is None else ms / 1000
 
 
-def _sent_frame(body: str) -> int | None:
+def read_sent_marker(body: str) -> MarkerReading | None:
     """The marker in the data URL the page sent (mirrored, as the webcam component draws it)."""
     start = body.index("data:image/")
     encoded = body[body.index(",", start) + 1 : body.index('"', start)]
-    return _frame_id(base64.b64decode(encoded))
+    return read_image_marker(base64.b64decode(encoded))
 
 
 async def _shown_frame(http: httpx.AsyncClient, src: str) -> int | None:
@@ -352,13 +478,21 @@ async def _shown_frame(http: httpx.AsyncClient, src: str) -> int | None:
     return _frame_id(response.content) if response.status_code == 200 else None
 
 
-def _frame_id(encoded: bytes) -> int | None:
+def read_image_marker(encoded: bytes) -> MarkerReading | None:
+    """The marker of an encoded image (JPEG, PNG, WebP), or None."""
     image = cv2.imdecode(np.frombuffer(encoded, np.uint8), cv2.IMREAD_COLOR)
-    reading = decode_marker(image[..., ::-1]) if image is not None else None
+    return decode_marker(image[..., ::-1]) if image is not None else None
+
+
+def _frame_id(encoded: bytes) -> int | None:
+    return _id(read_image_marker(encoded))
+
+
+def _id(reading: MarkerReading | None) -> int | None:
     return reading.frame_id if reading else None
 
 
-class _DevTools:
+class DevTools:
     """The few Chrome DevTools Protocol calls we need, over the page's websocket."""
 
     def __init__(self, socket: Any) -> None:

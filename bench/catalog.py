@@ -21,6 +21,7 @@ CLIENTS: dict[str, tuple[str, str]] = {
     "gradio-sse": ("bench.clients.gradio_generator", "GradioSSEClient"),
     "gradio-client": ("bench.clients.gradio_generator", "GradioClientLibraryClient"),
     "hls": ("bench.clients.hls", "HLSClient"),
+    "chromium": ("bench.clients.chromium", "ChromiumClient"),  # a real browser: headless Chromium, one tab per user
 }
 
 
@@ -68,6 +69,7 @@ TARGET_KINDS: dict[str, TargetKind] = {
             "fastrtc-webrtc",
             "FastRTC Stream (video send-receive) over WebRTC, mounted on FastAPI",
             client="webrtc",
+            clients=("chromium",),
             module="targets.fastrtc_webrtc",
             launch_options=("concurrency_limit", "time_limit"),
         ),
@@ -81,6 +83,7 @@ TARGET_KINDS: dict[str, TargetKind] = {
             "gradio-stream",
             "Gradio Blocks app: webcam gr.Image(...).stream(...) to a streaming gr.Image, over the queue protocol",
             client="gradio-stream",
+            clients=("chromium",),
             module="targets.gradio_stream",
             ready_path="/config",
             launch_options=(

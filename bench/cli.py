@@ -343,7 +343,7 @@ def export(
     console.print(f"wrote {export_run(load_run(run), fmt, out)}")
 
 
-FIDELITY_KINDS = ("gradio-stream", "gradio-hls")
+FIDELITY_KINDS = ("gradio-stream", "gradio-hls", "fastrtc-webrtc")
 
 
 @app.command(cls=Command)
@@ -379,7 +379,7 @@ def fidelity(
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="results folder (default runs/<time>-fidelity)")] = None,
 ) -> None:
-    """Play our Gradio target in headless Chromium (Gradio's frontend), then with our client; exit 1 if they differ."""
+    """Play our target in headless Chromium (the framework's own page), then with our client; exit 1 if they differ."""
     from bench.compare import parse_threshold
     from bench.store import new_run_dir
 
@@ -388,6 +388,12 @@ def fidelity(
     other_kinds = {
         "gradio-stream": {"--media-format": media_format, "--chunk-s": chunk_s},
         "gradio-hls": {"--stream-every": stream_every, "--warmup": warmup, "--control": control},
+        "fastrtc-webrtc": {
+            "--stream-every": stream_every,
+            "--media-format": media_format,
+            "--chunk-s": chunk_s,
+            "--control": control,
+        },
     }
     misplaced = [name for name, value in other_kinds[kind].items() if value is not None]
     if misplaced:
@@ -400,6 +406,8 @@ def fidelity(
     duration, warmup = duration or 12.0, 3.0 if warmup is None else warmup
     if warmup >= duration:
         raise UsageError(f"--warmup ({warmup}) must be shorter than --duration ({duration})")
+    if kind == "fastrtc-webrtc":
+        _fidelity_webrtc(duration, warmup, limit, out)
     from bench.fidelity import run_fidelity
 
     stream_every = stream_every or 0.1
@@ -421,6 +429,36 @@ def fidelity(
             continue
         stages = ", ".join(f"{k} {v:.1f}" for k, v in metrics.stages_ms.items())
         console.print(f"{name}: {metrics.sent} sent, {metrics.shown} shown; median stages (ms): {stages or '-'}")
+    console.print(f"wrote {folder / 'fidelity.json'}")
+    raise typer.Exit(0 if result.agrees else 1)
+
+
+def _fidelity_webrtc(duration: float, warmup: float, limit: float, out: Path | None) -> None:
+    """`bench fidelity --kind fastrtc-webrtc`: Chromium and our WebRTC client on one FastRTC app; exit 1 if they
+    differ."""
+    from bench.fidelity_webrtc import run_webrtc_fidelity
+    from bench.store import new_run_dir
+
+    folder = out or new_run_dir(Path("runs"), "fidelity")
+    with console.status("Chromium, then our WebRTC client, against one fastrtc-webrtc app (flip)…"):
+        result = run_webrtc_fidelity(folder, duration, warmup, tolerance=limit)
+    table = Table(title=f"fidelity of our WebRTC client, FastRTC flip (agree: within {limit:.0%})")
+    for column in ("metric", "Chromium", "our client", "Chromium / ours", "agrees"):
+        table.add_column(column, justify="left" if column == "metric" else "right")
+    for row in result.agreements:
+        digits = 3 if row.metric == "delivered_ratio" else 1
+        cells = ["-" if v is None else f"{v:.{digits}f}" for v in (row.browser, row.client)]
+        ratio = f"{row.ratio:.2f}" if row.ratio is not None else "-"
+        table.add_row(row.metric, *cells, ratio, "yes" if row.agrees else "NO")
+    console.print(table)
+    for name, side in (("Chromium", result.browser), ("our client", result.client)):
+        console.print(f"{name}: case {side.status}, {side.n} frames, lost {side.lost_ratio or 0:.1%}")
+    details = result.browser.details
+    stages = [f"{k} {v:.1f}" for k, v in details.items() if isinstance(v, float)]
+    stages += [f"{k} {v['p50']:.1f} / {v['p95']:.1f}" for k, v in details.items() if isinstance(v, dict) and v["n"]]
+    console.print("Chromium's own accounting, ms (p50 / p95 where pooled): " + ", ".join(stages))
+    load = result.load_average
+    console.print(f"load average (1 min) {load['before'][0]:.2f} before, {load['after'][0]:.2f} after")
     console.print(f"wrote {folder / 'fidelity.json'}")
     raise typer.Exit(0 if result.agrees else 1)
 
