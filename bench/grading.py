@@ -21,6 +21,8 @@ BACKLOG_MIN_RISE_MS = 100.0
 SLOPE_MIN_SAMPLES = 20  # fewer samples give no growth figure at all
 LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
 CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
+UNCHANGED_FRACTION = 0.9  # a user's app returning this share of its inputs unchanged did not transform them
+MIN_COMPARED = 3  # fewer compared outputs say nothing about the app
 
 
 def grade(
@@ -30,12 +32,17 @@ def grade(
     sent: int,
     slope: float | None,
     cpu: float | None,
-    orientation_problems: list[str],
+    output_problems: list[str],
 ) -> tuple[str, list[str]]:
     """failed < partial < degraded < ok, with every reason in plain words (DESIGN.md, case status)."""
     sessions = outcome.sessions
     if n == 0 and not (unstamped_items(outcome) and not outcome.client_errors + outcome.errors):
-        first = (outcome.client_errors + outcome.errors or ["no output came back"])[0]
+        silent = (
+            "the outputs carry no readable frame marker and none followed the camera's scene switches"
+            if outcome.latency_method == "change"
+            else "no output came back"
+        )
+        first = (outcome.client_errors + outcome.errors or [silent])[0]
         return "failed", [f"no {_noun(outcome)} were measured: {first}"]
     partial = [f"streambench client error (a harness bug, not the target's): {e}" for e in outcome.client_errors]
     failed = [s for s in sessions if s.status == "failed"]
@@ -45,7 +52,9 @@ def grade(
     if partial:
         return "partial", partial
     degraded = []
-    if sent and lost / sent > LOST_RATIO_DEGRADED:
+    if sent and lost / sent > LOST_RATIO_DEGRADED and outcome.latency_method == "change":
+        degraded.append(f"{lost} of {sent} camera scene switches showed in no output before the next switch")
+    elif sent and lost / sent > LOST_RATIO_DEGRADED:
         degraded.append(f"{lost / sent:.0%} of sent {_noun(outcome)} ({lost} of {sent}) never came back")
     if is_backlog(slope, outcome.window_s):
         degraded.append(f"backlog: latency grows {slope:.0f} ms per s, outputs fall further behind their capture")
@@ -54,7 +63,7 @@ def grade(
         degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")
     if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
         degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
-    degraded += orientation_problems
+    degraded += output_problems
     return ("degraded", degraded) if degraded else ("ok", [])
 
 
@@ -71,6 +80,20 @@ def unstamped_items(outcome: CaseOutcome) -> int:
 
 def is_backlog(slope: float | None, window_s: float) -> bool:
     return slope is not None and slope > BACKLOG_SLOPE_MS_PER_S and slope * window_s > BACKLOG_MIN_RISE_MS
+
+
+def unchanged_problems(outcome: CaseOutcome) -> list[str]:
+    """A user's app that returns the frames it was sent: its handler never ran (a FastRTC handler on FastAPI waits
+    for `set_input`, docs/PROTOCOLS.md), or it is an identity. Not said when the case asked that app for one."""
+    users_app = outcome.settings.get("url") or outcome.settings.get("app")
+    asked_identity = outcome.app_settings.get("transform_input") and outcome.transform in ("identity", "delay")
+    compared, same = outcome.compared_outputs, outcome.unchanged_outputs
+    if not users_app or asked_identity or compared < MIN_COMPARED or same < UNCHANGED_FRACTION * compared:
+        return []
+    return [
+        f"the app returned its input unchanged ({same} of {compared} outputs compared): its handler did not run, "
+        "or it is an identity"
+    ]
 
 
 def orientation_problems(outcome: CaseOutcome, shown: pd.DataFrame) -> list[str]:

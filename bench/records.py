@@ -13,6 +13,7 @@ from typing import Any, Literal
 SessionStatus = Literal["ok", "rejected", "failed"]
 SampleStatus = Literal["ok", "lost", "skipped"]
 CLIENT_ERROR = "streambench client error"  # starts a session error caused by the harness, not the target
+COMPARE_EVERY = 10  # a user's app: one decoded output in this many is compared with the frame sent
 
 
 @dataclass(frozen=True)
@@ -28,6 +29,15 @@ class Receipt:
     recv_s: float
     stages_ms: dict[str, float] = field(default_factory=dict)
     orientation: str | None = None
+
+
+@dataclass(frozen=True)
+class OutputLook:
+    """One returned image's signature (`bench.media.scene_change`), for change-detection latency in scene mode."""
+
+    user: int
+    recv_s: float
+    signature: Any  # a small float32 numpy vector
 
 
 @dataclass(frozen=True)
@@ -82,12 +92,27 @@ class ClientResult:
     # per-case measurements beyond per-sample latency (HLS rebuffers, per-policy glass-to-glass, ...):
     # a list is raw values pooled over repeats and reported as quantiles, a number is summed over repeats
     metrics: dict[str, Any] = field(default_factory=dict)
+    # every returned image's signature when the camera is in scene mode (a user's app: its outputs may lose the marker)
+    looks: list[OutputLook] = field(default_factory=list)
+    # a user's app's decoded outputs compared with the frame sent (one in COMPARE_EVERY), and how many were that frame
+    compared_outputs: int = 0
+    unchanged_outputs: int = 0
 
     def add_client_error(self, where: str, exc: BaseException) -> str:
         """Keep a harness bug apart from target faults; returns the line recorded."""
         line = f"{where}: {type(exc).__name__}: {exc}"
         self.client_errors.append(line)
         return line
+
+    def compare_due(self, params: dict[str, Any]) -> bool:
+        """Compare the output just decoded (the last receipt) with the frame sent? Only a user's app's, one in
+        COMPARE_EVERY: rendering the frame again and comparing costs up to ~2 ms of CPU at 640x480."""
+        return bool(params.get("url") or params.get("app")) and len(self.receipts) % COMPARE_EVERY == 1
+
+    def compared(self, unchanged: bool) -> None:
+        """Count one output compared with the frame sent, and whether it was that frame within codec noise."""
+        self.compared_outputs += 1
+        self.unchanged_outputs += unchanged
 
 
 @dataclass(frozen=True)

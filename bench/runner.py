@@ -11,7 +11,6 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import signal
-import sys
 import time
 from collections import Counter
 from dataclasses import dataclass, replace
@@ -25,19 +24,25 @@ from bench import store
 from bench.catalog import TARGET_KINDS, TargetKind, client_for
 from bench.clients.base import ClientConfig
 from bench.errors import TargetError
-from bench.launcher import TargetCommand, launch
+from bench.launcher import TargetCommand, app_command, launch
 from bench.media.camera import VirtualCamera
+from bench.media.scene_change import first_changes
 from bench.metadata import collect_environment
 from bench.network.impaired import impaired_url
 from bench.network.profiles import parse_network
 from bench.preflight import check_reachable
-from bench.records import ClientResult, build_samples
+from bench.records import ClientResult, Sample, build_samples
 from bench.scenario import Case, Scenario, expand_cases
 from bench.summary import CaseOutcome, summarize_case
 
 GRACE_S = 1.0
 SCHEMA_VERSION = 2  # 2: case status_reasons, degraded grade, batch-means CIs (ci_method), per_repeat, event_censored
 STATUS_ORDER = ("ok", "degraded", "partial", "failed")  # better to worse; a run is as bad as its worst case
+SCENE_KINDS = ("gradio-stream", "fastrtc-webrtc")  # a user's app of these kinds gets the scene camera
+# 29 frames at 30 fps: longer than most apps' latency, and not a multiple of the usual stream_every values, so
+# successive switches fall at spread phases of a .stream() client's capture timer
+SCENE_PERIOD_S = 0.97
+MIN_DECODED_FRACTION = 0.1  # fewer outputs than this with a readable marker: latency by change detection
 
 
 class RunObserver(Protocol):
@@ -70,6 +75,8 @@ class _Attempt:
     samples: pd.DataFrame
     result: ClientResult
     client_cpu_percent: float | None
+    latency_method: str = "marker"
+    scene_outputs: int = 0  # with change detection: outputs that arrived in the measured window
 
 
 def run_scenario(
@@ -129,14 +136,14 @@ def _raise_interrupt(signum: int, frame: object) -> None:
 
 
 def _command(kind: TargetKind, case: Case, scenario_dir: Path) -> TargetCommand:
-    """Our bundled app for the kind, or the user's `app` script (relative to the scenario file)."""
+    """Our bundled app for the kind, or the user's `app` script (relative to the scenario file) via bench.app_host."""
     app = case.settings.get("app")
     ready_path = case.settings.get("ready_path") or ("/" if app else kind.ready_path)
     if app:
         script = (scenario_dir / app).resolve()
         if not script.is_file():
             raise TargetError(f"app {script} not found")
-        return TargetCommand([sys.executable, str(script)], ready_path=ready_path, cwd=script.parent)
+        return app_command(script, ready_path)
     return TargetCommand(kind.argv(case.settings), ready_path=ready_path)
 
 
@@ -162,17 +169,43 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
         result = asyncio.run(_drive(client_for(kind, case.settings), camera, config, seed=repeat))
         cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
     end_s = camera.started + scenario.duration_s
+    if _markers_lost(result):
+        frame = _samples_frame(_change_samples(result, camera, end_s), camera.started, scenario.warmup_s, case, repeat)
+        outputs = sum(camera.started + scenario.warmup_s <= look.recv_s <= end_s for look in result.looks)
+        return _Attempt(frame, result, cpu_percent, "change", outputs)
     captured = result.origin_times if kind.source == "generated" else camera.capture_times(end_s)
     rows = build_samples(result, captured, grace_end_s=end_s, listen_end_s=end_s + GRACE_S)
     frame = _samples_frame(rows, camera.started, scenario.warmup_s, case, repeat)
     return _Attempt(frame, result, cpu_percent)
 
 
+def _markers_lost(result: ClientResult) -> bool:
+    """Outputs came back (scene mode records every one) but hardly any carried a readable marker."""
+    return bool(result.looks) and len(result.receipts) < MIN_DECODED_FRACTION * len(result.looks)
+
+
+def _change_samples(result: ClientResult, camera: VirtualCamera, end_s: float) -> list[Sample]:
+    """One row per (user, scene switch): from the capture of the new scene's first frame to the first output that
+    changed to it (`bench.media.scene_change`); a switch no output was seen to follow is lost."""
+    switches = camera.scene_switches(end_s)
+    scenes = [(capture_s, camera.scene_of(frame_id)) for frame_id, capture_s in switches.items()]
+    rows = []
+    for user in sorted({look.user for look in result.looks}):
+        looks = [look for look in result.looks if look.user == user]
+        seen = first_changes([look.recv_s for look in looks], [look.signature for look in looks], scenes)
+        for (frame_id, capture_s), recv_s in zip(switches.items(), seen, strict=True):
+            latency = None if recv_s is None else (recv_s - capture_s) * 1000
+            status = "lost" if recv_s is None else "ok"
+            rows.append(Sample(user, frame_id, capture_s, None, recv_s, latency, latency, status))
+    return rows
+
+
 def make_source(kind: TargetKind, scenario: Scenario, case: Case) -> Any:
     """What the case's clients send: camera frames, marker audio or speech utterances.
 
     Every source has `start()`, `started` and `capture_times(until_s)`; a target that makes its own
-    samples (a generator) still gets a camera, for the shapes that transform camera frames.
+    samples (a generator) still gets a camera, for the shapes that transform camera frames. A user's video app
+    gets the camera in scene mode: should its outputs lose the marker, scene changes still give its latency.
     """
     rate = float(case.settings["fps"])
     if kind.source == "audio":
@@ -183,7 +216,9 @@ def make_source(kind: TargetKind, scenario: Scenario, case: Case) -> Any:
         from bench.media.microphone import SpeechMicrophone
 
         return SpeechMicrophone()
-    return VirtualCamera(scenario.source.width, scenario.source.height, rate)
+    users_app = case.settings.get("url") or case.settings.get("app")
+    scene_period_s = SCENE_PERIOD_S if users_app and case.kind in SCENE_KINDS else None
+    return VirtualCamera(scenario.source.width, scenario.source.height, rate, scene_period_s)
 
 
 async def _drive(client: Any, camera: VirtualCamera, config: ClientConfig, seed: int = 0) -> ClientResult:
@@ -289,4 +324,8 @@ def _outcome(
         client_warnings=[w for a in attempts for w in a.result.warnings],
         network_stats=[path for a in attempts for path in a.result.network_stats],
         metrics=[a.result.metrics for a in attempts],
+        latency_method="change" if any(a.latency_method == "change" for a in attempts) else "marker",
+        scene_outputs=sum(a.scene_outputs for a in attempts),
+        compared_outputs=sum(a.result.compared_outputs for a in attempts),
+        unchanged_outputs=sum(a.result.unchanged_outputs for a in attempts),
     )

@@ -42,6 +42,10 @@ class CaseOutcome:
     client_warnings: list[str] = field(default_factory=list)
     network_stats: list[PathStats] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # each repeat's ClientResult.metrics
+    latency_method: str = "marker"  # "change": samples are scene switches (the app's outputs lost the marker)
+    scene_outputs: int = 0  # with "change": outputs that arrived in the measured windows (the output rate)
+    compared_outputs: int = 0  # a user's app's outputs compared with the frame sent...
+    unchanged_outputs: int = 0  # ...and how many were that frame within codec noise
 
 
 def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
@@ -59,9 +63,11 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     rejected = sum(1 for s in outcome.sessions if s.status == "rejected")
     failed = sum(1 for s in outcome.sessions if s.status == "failed")
     cpu = max(outcome.client_cpu_percent, default=None)
-    orientation_problems = grading.orientation_problems(outcome, shown)
-    frozen_s, freezes = experience.freezes(outcome, measured, users)
-    status, reasons = grading.grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, orientation_problems)
+    by_change = outcome.latency_method == "change"
+    output_problems = grading.orientation_problems(outcome, shown) + grading.unchanged_problems(outcome)
+    # switches a second apart are no output stream: freezes need every output's arrival
+    frozen_s, freezes = (None, None) if by_change else experience.freezes(outcome, measured, users)
+    status, reasons = grading.grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, output_problems)
     summary: dict[str, Any] = {
         "case": outcome.case_id,
         "target": outcome.target,
@@ -79,7 +85,10 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         "freezes": freezes,
         "received_resolution": experience.received_resolution(outcome.sessions),
         "received_kbps": experience.received_kbps(outcome.sessions),
-        "fps": _rate(len(shown), outcome.window_s * users * outcome.repeats),
+        "fps": _rate(outcome.scene_outputs if by_change else len(shown), outcome.window_s * users * outcome.repeats),
+        "latency_method": outcome.latency_method,
+        "outputs_compared": outcome.compared_outputs,
+        "outputs_unchanged": outcome.unchanged_outputs,
         "errors": len(outcome.errors) + len(outcome.client_errors),
         "rejected": rejected,
         "failed_sessions": failed,
@@ -108,7 +117,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
             for column in sorted(shown.columns)
             if column.startswith("stage_") and shown[column].notna().any()
         },
-        "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, orientation_problems),
+        "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, output_problems),
         "notes": _notes(outcome, lost, sent),
     }
     errors = outcome.client_errors + outcome.errors
@@ -143,6 +152,13 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
     Only what this run measured or set is stated as a number; what was measured elsewhere is cited, not copied.
     """
     notes = []
+    if outcome.latency_method == "change":
+        notes.append(
+            "latency measured by change detection, because the app's outputs carry no readable frame marker: one "
+            f"sample per camera scene switch, about one a second ({sent} here, where markers give one per frame), "
+            "timed from the capture of the new scene's first frame to the first output that changed to it; like "
+            "event_latency_ms it includes the wait for the next capture tick"
+        )
     if outcome.kind in ("fastrtc-webrtc", "aiortc-echo"):
         notes.append(
             "the server's aiortc receiver releases a frame only when the next one arrives, so content latency "
@@ -236,7 +252,7 @@ def _stream_notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
 
 
 def _warnings(
-    outcome: CaseOutcome, n: int, slope: float | None, cpu: float | None, orientation_problems: list[str]
+    outcome: CaseOutcome, n: int, slope: float | None, cpu: float | None, output_problems: list[str]
 ) -> list[str]:
     warnings = list(dict.fromkeys(outcome.client_warnings))
     late = [ms for path in outcome.network_stats for way in (path.up, path.down) for ms in way.lateness_ms]
@@ -247,6 +263,7 @@ def _warnings(
         )
     if 0 < n < MIN_FRAMES:
         noun = TARGET_KINDS[outcome.kind].samples_noun if outcome.kind in TARGET_KINDS else "frames"
+        noun = "scene switches" if outcome.latency_method == "change" else noun
         warnings.append(f"only {n} {noun} measured: percentiles and their intervals are rough (run longer)")
     if grading.is_backlog(slope, outcome.window_s):
         warnings.append(
@@ -254,7 +271,7 @@ def _warnings(
             "outputs fall behind their source (a target that cannot keep up, or a player that stalls), "
             "so percentiles depend on run length"
         )
-    warnings += orientation_problems
+    warnings += output_problems
     if cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT:
         warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
     return warnings

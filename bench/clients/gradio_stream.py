@@ -29,10 +29,11 @@ import numpy as np
 import websockets
 
 from bench.clients.base import ClientConfig, stalled
-from bench.clients.gradio_config import StreamEvent, discover_stream_event, set_input
+from bench.clients.gradio_config import StreamEvent, discover_stream_event, event_choice, set_input
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
-from bench.records import CLIENT_ERROR, ClientResult, Receipt, Send, SessionRecord
+from bench.media.scene_change import signature, unchanged
+from bench.records import CLIENT_ERROR, ClientResult, OutputLook, Receipt, Send, SessionRecord
 
 GRACE_S = 1.0
 STALL_S = 5.0  # no SSE message for this long while sending: the target stalled
@@ -152,7 +153,7 @@ class GradioStreamClient:
         result = ClientResult()
         limits = httpx.Limits(max_connections=20 * config.users)
         async with httpx.AsyncClient(timeout=30.0, limits=limits) as http:
-            event = await discover_stream_event(http, config.url, config.params.get("api_name"))
+            event = await discover_stream_event(http, config.url, **event_choice(config.params))
             result.app_settings["stream_every"] = event.stream_every
             result.app_settings["transform_input"] = "transform" in event.input_labels
             sessions = [
@@ -383,7 +384,10 @@ class GradioStreamClient:
         if image is not None:
             record.received_frame(image.shape[1], image.shape[0])
             record.received_bytes += len(response.content)
-        reading = decode_marker(cv2.cvtColor(image, cv2.COLOR_BGR2RGB)) if image is not None else None
+        rgb = cv2.cvtColor(image, cv2.COLOR_BGR2RGB) if image is not None else None
+        if rgb is not None and session.camera.scene_frames:  # a user's app: its outputs may lose the marker
+            result.looks.append(OutputLook(session.user, done, signature(rgb)))
+        reading = decode_marker(rgb) if rgb is not None else None
         if reading is None:
             result.undecoded += 1
             return
@@ -394,6 +398,9 @@ class GradioStreamClient:
         if sent is not None:
             stages["send_to_event_ms"] = (event_s - sent) * 1000
         result.receipts.append(Receipt(session.user, reading.frame_id, done, stages, orientation))
+        if rgb is not None and result.compare_due(session.config.params):
+            frame = session.camera.frame(reading.frame_id)
+            result.compared(unchanged(rgb, frame[:, ::-1] if session.mirror else frame))  # as sent
         expected_switch = SWITCH_ORIENTATION.get(session.config.params.get("switch_transform") or "", "identity")
         if session.switch_s and orientation == expected_switch and "switch_to_output_ms" not in record.phases_ms:
             record.phases_ms["switch_to_output_ms"] = (done - session.switch_s) * 1000

@@ -18,7 +18,8 @@ from bench.clients._rtc_tracks import CameraTrack
 from bench.clients.base import ClientConfig
 from bench.media.camera import VirtualCamera
 from bench.media.marker import decode_marker
-from bench.records import ClientResult, Receipt
+from bench.media.scene_change import signature, unchanged
+from bench.records import ClientResult, OutputLook, Receipt
 
 NO_INPUT_HOOK = "the app has no POST /input_hook route: the transform inputs could not be set"
 
@@ -44,7 +45,18 @@ class _VideoSession(RTCSession):
         return CameraTrack(self.source, self.user, self.stop_at + GRACE_S, self.result.sends)
 
     async def answered(self) -> None:
-        """Set the inputs while ICE and DTLS run, so the first returned frame is already transformed."""
+        """Set the inputs while ICE and DTLS run, so the first returned frame is already transformed.
+
+        Through a Gradio WebRTC component the page's tick sets them once connected: inputs labelled
+        `transform` / `delay_ms` then take the case's values, any other keeps the value the app shows
+        unless the case sets it by label (`inputs`).
+        """
+        if self.component is not None:
+            chosen = self.config.params.get("inputs") or {}
+            case_inputs = {"transform": self.config.transform, "delay_ms": self.config.params.get("delay_ms", 0)}
+            self.inputs = {**case_inputs, **chosen}
+            self.result.app_settings["transform_input"] = "transform" in self.component.extra_labels
+            return
         inputs = {
             "webrtc_id": self.webrtc_id,
             "transform": self.config.transform,
@@ -62,7 +74,10 @@ class _VideoSession(RTCSession):
 
     def on_media(self, frame: VideoFrame) -> None:
         self.record.received_frame(frame.width, frame.height)
-        reading = decode_marker(frame.to_ndarray(format="rgb24"))
+        image = frame.to_ndarray(format="rgb24")
+        if self.source.scene_frames:  # a user's app: its outputs may lose the marker
+            self.result.looks.append(OutputLook(self.user, self.last_media_s, signature(image)))
+        reading = decode_marker(image)
         if reading is None:
             self.result.undecoded += 1
             return
@@ -71,3 +86,5 @@ class _VideoSession(RTCSession):
         orientations[reading.orientation] = orientations.get(reading.orientation, 0) + 1
         receipt = Receipt(self.user, reading.frame_id, self.last_media_s, orientation=reading.orientation)
         self.result.receipts.append(receipt)
+        if self.result.compare_due(self.config.params):
+            self.result.compared(unchanged(image, self.source.frame(reading.frame_id)))

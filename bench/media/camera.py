@@ -4,6 +4,11 @@ Frame i is captured at `t0 + i / fps` (perf_counter seconds). Clients either
 wait for each frame (WebRTC sends every frame) or grab the latest one at their
 own tick (a browser's `.stream()` timer); either way the capture time is known
 exactly, so latency never depends on when a client happened to look.
+
+Scene mode (`scene_period_s`, off by default) alternates the background between a
+dark and a bright scene every period, for apps whose outputs lose the marker:
+their latency is then measured from each scene switch to the first output that
+changed (`bench.media.scene_change`). The marker is still drawn on every frame.
 """
 
 from __future__ import annotations
@@ -18,12 +23,17 @@ from bench.media.marker import encode_marker
 
 
 class VirtualCamera:
-    def __init__(self, width: int = 640, height: int = 480, fps: float = 30.0) -> None:
+    def __init__(
+        self, width: int = 640, height: int = 480, fps: float = 30.0, scene_period_s: float | None = None
+    ) -> None:
         self.width = width
         self.height = height
         self.fps = fps
         self.t0: float | None = None
-        self._scene = _scene(width, height)
+        # whole frames per scene: a switch falls on a frame, whose capture time is known exactly
+        self.scene_frames = max(1, round(scene_period_s * fps)) if scene_period_s else None
+        self._scene = _scene(width, height)  # the background outside scene mode
+        self._scenes = _scenes(width, height) if self.scene_frames else (self._scene,)
 
     def start(self, t0: float | None = None) -> None:
         self.t0 = time.perf_counter() if t0 is None else t0
@@ -52,9 +62,20 @@ class VirtualCamera:
         if delay > 0:
             await asyncio.sleep(delay)
 
+    def scene_of(self, frame_id: int) -> int:
+        """Which scene frame `frame_id` shows (always 0 outside scene mode)."""
+        return (frame_id // self.scene_frames) % len(self._scenes) if self.scene_frames else 0
+
+    def scene_switches(self, until_s: float) -> dict[int, float]:
+        """The first frame of each new scene captured by `until_s`, with its capture time (none outside scene mode)."""
+        if not self.scene_frames:
+            return {}
+        last = self.latest_id(until_s)
+        return {i: self.capture_time(i) for i in range(self.scene_frames, last + 1, self.scene_frames)}
+
     def frame(self, frame_id: int) -> np.ndarray:
-        """RGB uint8 frame `frame_id`: a moving scene plus the marker."""
-        image = self._scene.copy()
+        """RGB uint8 frame `frame_id` (any ID, rendered the same every time): a moving scene plus the marker."""
+        image = self._scenes[self.scene_of(frame_id)].copy()
         bar = (frame_id * 8) % self.width
         image[:, bar : bar + 16] = (240, 200, 40)
         encode_marker(image, frame_id)
@@ -68,3 +89,14 @@ def _scene(width: int, height: int) -> np.ndarray:
     green = (y * 255 // max(height - 1, 1)).astype(np.uint8)
     blue = (((x // 40 + y // 40) % 2) * 120 + 60).astype(np.uint8)
     return np.dstack([red, green, blue])
+
+
+def _scenes(width: int, height: int) -> tuple[np.ndarray, ...]:
+    """A dark, smooth, cool scene and a bright, warm one covered in small checks: brightness, colour and edge
+    density all differ over the whole frame, so a blur, a tiny resize or an edge filter still tells them apart."""
+    y, x = np.mgrid[0:height, 0:width]
+    dark = np.dstack([x * 80 // max(width - 1, 1), y * 60 // max(height - 1, 1), np.full_like(x, 70)])
+    check = max(4, width // 40)
+    checks = (x // check + y // check) % 2 * 60
+    bright = np.dstack([250 - checks // 2, 230 - checks, 80 + checks])
+    return dark.astype(np.uint8), bright.astype(np.uint8)

@@ -33,6 +33,11 @@ def stream_metric_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
     return rows
 
 
+def sample_count(case: dict[str, Any]) -> str:
+    """The cases table's n: frames measured, or scene switches when latency came from change detection."""
+    return f"{case['n']} switches" if case.get("latency_method") == "change" else str(case["n"])
+
+
 def _number(value: float | None) -> str:
     if value is None:
         return "-"

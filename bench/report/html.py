@@ -8,7 +8,7 @@ from typing import Any
 
 from bench.claims import ClaimVerdict
 from bench.headline import Finding, shared_texts
-from bench.report.cells import CLAIM_HEAD, STREAM_METRIC_HEAD, claim_cells, stream_metric_rows
+from bench.report.cells import CLAIM_HEAD, STREAM_METRIC_HEAD, claim_cells, sample_count, stream_metric_rows
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -59,7 +59,7 @@ def cases_table(cases: list[dict[str, Any]]) -> str:
         cells = (
             case["case"],
             case["status"],
-            case["n"],
+            sample_count(case),
             with_ci("p50"),
             with_ci("p95"),
             f"{event['p50']:.1f}" if event else "-",

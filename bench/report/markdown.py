@@ -15,6 +15,7 @@ from bench.report.cells import (
     claim_cells,
     comparison_cells,
     gate_rule,
+    sample_count,
     stream_metric_rows,
 )
 
@@ -57,8 +58,8 @@ def cases_table(summary: dict[str, Any]) -> str:
             return f"{latency[stat]:.1f} [{low:.1f}, {high:.1f}]"
 
         lines.append(
-            f"| {_cell(case['case'])} | {case['status']} | {case['n']} | {with_ci('p50')} | {with_ci('p95')} | "
-            f"{_ms(event.get('p50'))} | {case['fps']:.1f} | {case['lost_ratio']:.1%} | "
+            f"| {_cell(case['case'])} | {case['status']} | {sample_count(case)} | {with_ci('p50')} | "
+            f"{with_ci('p95')} | {_ms(event.get('p50'))} | {case['fps']:.1f} | {case['lost_ratio']:.1%} | "
             f"{'-' if growth is None else f'{growth:+.1f}'} |"
         )
     return "\n".join(lines)
