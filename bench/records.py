@@ -97,6 +97,7 @@ class ClientResult:
     # a user's app's decoded outputs compared with the frame sent (one in COMPARE_EVERY), and how many were that frame
     compared_outputs: int = 0
     unchanged_outputs: int = 0
+    harness_notes: list[str] = field(default_factory=list)  # what streambench changed inside an app it started
 
     def add_client_error(self, where: str, exc: BaseException) -> str:
         """Keep a harness bug apart from target faults; returns the line recorded."""

@@ -24,7 +24,7 @@ from bench import store
 from bench.catalog import TARGET_KINDS, TargetKind, client_for
 from bench.clients.base import ClientConfig
 from bench.errors import TargetError
-from bench.launcher import TargetCommand, app_command, launch
+from bench.launcher import NOTE_PREFIX, TargetCommand, app_command, injected_notes, launch
 from bench.media.camera import VirtualCamera
 from bench.media.scene_change import first_changes
 from bench.metadata import collect_environment
@@ -168,6 +168,8 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         result = asyncio.run(_drive(client_for(kind, case.settings), camera, config, seed=repeat))
         cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
+    if not case.settings.get("url"):
+        result.harness_notes += [line.removeprefix(NOTE_PREFIX) for line in injected_notes(log_path)]
     end_s = camera.started + scenario.duration_s
     if _markers_lost(result):
         frame = _samples_frame(_change_samples(result, camera, end_s), camera.started, scenario.warmup_s, case, repeat)
@@ -322,6 +324,7 @@ def _outcome(
         client_errors=[e for a in attempts for e in a.result.client_errors],
         tick_lag_ms=[lag for a in attempts for lag in a.result.tick_lag_ms],
         client_warnings=[w for a in attempts for w in a.result.warnings],
+        harness_notes=[n for a in attempts for n in a.result.harness_notes],
         network_stats=[path for a in attempts for path in a.result.network_stats],
         metrics=[a.result.metrics for a in attempts],
         latency_method="change" if any(a.latency_method == "change" for a in attempts) else "marker",

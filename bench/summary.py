@@ -40,6 +40,7 @@ class CaseOutcome:
     client_errors: list[str] = field(default_factory=list)
     tick_lag_ms: list[float] = field(default_factory=list)
     client_warnings: list[str] = field(default_factory=list)
+    harness_notes: list[str] = field(default_factory=list)  # what streambench changed inside the app it started
     network_stats: list[PathStats] = field(default_factory=list)
     metrics: list[dict[str, Any]] = field(default_factory=list)  # each repeat's ClientResult.metrics
     latency_method: str = "marker"  # "change": samples are scene switches (the app's outputs lost the marker)
@@ -151,7 +152,7 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
 
     Only what this run measured or set is stated as a number; what was measured elsewhere is cited, not copied.
     """
-    notes = []
+    notes = [f"streambench changed the app it started: {note}" for note in dict.fromkeys(outcome.harness_notes)]
     if outcome.latency_method == "change":
         notes.append(
             "latency measured by change detection, because the app's outputs carry no readable frame marker: one "

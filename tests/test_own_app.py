@@ -83,6 +83,24 @@ def test_a_fastrtc_stream_ui_launch_flip_is_measured_through_its_gradio_page(tmp
 
 
 @pytest.mark.parametrize("way", ["app", "url"])
+def test_a_fastrtc_flip_mounted_on_fastapi_is_flagged_because_its_handler_never_runs(tmp_path: Path, running, way: str):
+    """FastRTC calls a plain video handler only after set_input, which nothing calls when mounted: the camera
+    comes back as sent (docs/PROTOCOLS.md), and the run must say so for an app it has never seen."""
+    script = "guide_fastrtc_mount_flip.py"
+    where = {"app": APPS / script} if way == "app" else {"url": running(script)}
+    case = measure(tmp_path, duration_s=3, **where)
+    assert case["kind"] == "fastrtc-webrtc" and case["n"] > 30, case
+    assert dominant(case["orientations"]) == "identity", "the flip did not run: markers read upright"
+    assert case["status"] == "degraded" and any("input unchanged" in r for r in case["status_reasons"]), case
+
+
+def test_the_guide_reply_on_pause_echo_is_measured_offline_as_voice_turns(tmp_path: Path):
+    case = measure(tmp_path, app=APPS / "guide_reply_on_pause.py", duration_s=12)
+    assert case["kind"] == "fastrtc-voice" and case["n"] >= 2, case  # replies heard, each a voice-to-voice time
+    assert any("offline silero" in note for note in case["notes"]), case["notes"]
+
+
+@pytest.mark.parametrize("way", ["app", "url"])
 def test_the_fake_diffusion_generator_is_timed_by_arrival(tmp_path: Path, running, way: str):
     script = "guide_fake_diffusion.py"
     where = {"app": APPS / script} if way == "app" else {"url": running(script)}
