@@ -25,7 +25,7 @@ SIGNATURE_SIZE = (16, 12)  # width, height of the signature thumbnail
 MIN_SEPARATION = 6.0  # the groups' distance over their RMS spread along it: a linear drift split in two scores 3.5
 MIN_DISTANCE = 8.0  # grey levels RMS per thumbnail value; blur, resize, edges, cartoon put the scenes 40-125 apart
 LLOYD_ROUNDS = 8
-SETTLED_FRACTION = 0.75  # outputs in a period's last quarter start each group: they show that period's scene
+LAGS_TRIED = 60  # lags over one switch period at which the groups are matched to the camera's scenes
 COMPARE_SIZE = (64, 48)  # finer than the signature: a cartoon filter's thin dark outlines must count as a change
 UNCHANGED_PSNR_DB = 30.0  # identity via JPEG, WebP, VP8 twice: >= 34 dB; flip, edges, cartoon: <= 23 dB
 
@@ -67,19 +67,16 @@ def _scene_at(times: np.ndarray, switches: Sequence[tuple[float, int]]) -> np.nd
 
 
 def _two_groups(points: np.ndarray, times: np.ndarray, switches: Sequence[tuple[float, int]]) -> np.ndarray | None:
-    """Each output's group (the scene it shows), or None when the outputs do not split clearly in two."""
-    scene_at = _scene_at(times, switches)
-    starts = np.array([t for t, _ in switches])
-    period = float(np.median(np.diff(starts))) if len(starts) > 1 else np.inf
-    since = times - starts[np.maximum(np.searchsorted(starts, times, side="right") - 1, 0)]
-    settled = since >= SETTLED_FRACTION * period
-    centres = []
-    for scene in (0, 1):
-        seeds = points[settled & (scene_at == scene)]
-        if not len(seeds):
-            return None
-        centres.append(seeds.mean(axis=0))
-    centre = np.stack(centres)
+    """Each output's group (the scene it shows), or None when the outputs do not split clearly in two.
+
+    2-means from the two most distant outputs (no assumption about the latency); the groups are then named
+    after the scenes by how well they follow the camera's scene some lag earlier, at the best lag below one
+    switch period - a slow app's outputs lag the camera by up to that much.
+    """
+    first = int(np.argmax(((points - points.mean(axis=0)) ** 2).sum(axis=1)))
+    second = int(np.argmax(((points - points[first]) ** 2).sum(axis=1)))
+    centre = np.stack([points[first], points[second]])
+    labels = np.zeros(len(points), dtype=int)
     for _ in range(LLOYD_ROUNDS):
         labels = np.argmin(((points[:, None, :] - centre[None]) ** 2).sum(axis=2), axis=1)
         if np.bincount(labels, minlength=2).min() == 0:
@@ -93,7 +90,17 @@ def _two_groups(points: np.ndarray, times: np.ndarray, switches: Sequence[tuple[
     # (the camera's moving bar) is no doubt about the scene
     position = (points - centre[0]) @ axis / float(axis @ axis)
     spread = float(np.sqrt(((position - labels) ** 2).mean()))
-    return labels if spread * MIN_SEPARATION < 1 else None
+    if spread * MIN_SEPARATION >= 1:
+        return None
+    starts = np.array([t for t, _ in switches])
+    period = float(np.median(np.diff(starts))) if len(starts) > 1 else 1.0
+    agreement = max(
+        float(np.mean(labels == _scene_at(times - lag, switches))) for lag in np.linspace(0, period, LAGS_TRIED)
+    )
+    disagreement = max(
+        float(np.mean(labels != _scene_at(times - lag, switches))) for lag in np.linspace(0, period, LAGS_TRIED)
+    )
+    return labels if agreement >= disagreement else 1 - labels
 
 
 def _first_change(times: np.ndarray, groups: np.ndarray, start: float, end: float, scene: int) -> float | None:
