@@ -137,7 +137,8 @@ def test_injected_delay_is_recovered(tmp_path: Path):
             plain_ms, delayed_ms = (latencies_ms(mic, result, duration_s) for mic, result in runs)
             differences += [delayed_ms[i] - plain_ms[i] for i in plain_ms.keys() & delayed_ms.keys()]
     assert len(differences) >= 30
-    assert statistics.median(differences) == pytest.approx(100, abs=5), sorted(differences)
+    # +-10 ms: paired in one run, yet a loaded 2-core machine has read +106.9 (quiet: 97.8-99.1)
+    assert statistics.median(differences) == pytest.approx(100, abs=10), sorted(differences)
 
 
 def test_markers_come_back_over_the_websocket_through_mulaw(fastrtc: RunningTarget):

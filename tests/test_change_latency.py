@@ -197,19 +197,19 @@ def test_injected_delay_is_recovered_by_change_detection(tmp_path: Path, monkeyp
 
 @pytest.mark.slow
 def test_an_app_returning_its_input_is_flagged_and_a_flipping_one_is_not(tmp_path: Path):
+    """The Gradio path; FastRTC's mounted handler that never runs is tests/test_own_app.py's."""
     targets = "".join(
         f'[[targets]]\nname = "{name}"\nkind = "{kind}"\napp = "{APPS / app}"\n'
         for name, kind, app in (
             ("passthrough", "gradio-stream", "guide_webcam_passthrough.py"),
             ("flip", "gradio-stream", "guide_webcam_app.py"),
-            ("never-called", "fastrtc-webrtc", "fastrtc_no_input_hook.py"),  # its handler waits for set_input
         )
     )
     cases = {case["target"]: case for case in run(tmp_path, targets, 5, "unchanged")}
-    for name in ("passthrough", "never-called"):
-        case = cases[name]
-        assert case["status"] == "degraded" and case["outputs_compared"] >= 3
-        assert any("returned its input unchanged" in reason for reason in case["status_reasons"])
+    case = cases["passthrough"]
+    assert case["status"] == "degraded" and case["outputs_compared"] >= 3
+    assert any("returned its input unchanged" in reason for reason in case["status_reasons"])
     flipped = cases["flip"]
-    assert flipped["status"] == "ok" and flipped["outputs_compared"] >= 3 and flipped["outputs_unchanged"] == 0
+    assert flipped["outputs_compared"] >= 3 and flipped["outputs_unchanged"] == 0, flipped
+    assert not any("unchanged" in reason for reason in flipped["status_reasons"]), flipped["status_reasons"]
     assert flipped["latency_method"] == "marker"  # the marker survives a flip: no fallback

@@ -21,8 +21,6 @@ from bench.runner import run_scenario
 from bench.scenario import load_scenario
 from tests.conftest import breaks_after
 
-APPS = Path(__file__).parent / "apps"
-
 # end-to-end runs of real servers: part of the full suite, left out of the quick `-m "not slow"` loop
 pytestmark = pytest.mark.slow
 
@@ -99,21 +97,6 @@ def test_users_beyond_concurrency_limit_wait_in_the_queue(tmp_path: Path):
     # about the first user's join and includes a cold server's first-call warm-up (0.4-0.8 s of waits[0])
     assert waits[1] > 1500 and waits[1] - waits[0] > 1000
     assert all(u["n"] > 0 for u in measured["per_user"])
-
-
-def test_a_plain_guide_app_is_measured_from_its_url_alone(tmp_path: Path):
-    command = TargetCommand([sys.executable, str(APPS / "guide_webcam_app.py")], ready_path="/config")
-    with launch(command, tmp_path / "app.log") as app:
-        body = (
-            "duration_s = 4\nwarmup_s = 1\n[source]\nwidth = 320\nheight = 240\n"
-            f'[[targets]]\nkind = "gradio-stream"\nurl = "{app.url}"\n'
-        )
-        measured = run(tmp_path, body)["cases"][0]
-    assert measured["status"] == "ok" and measured["n"] > 10
-    assert measured["settings"]["stream_every"] == 0.1, "read from the app's /config, as the browser does"
-    assert measured["fps"] == pytest.approx(10, rel=0.15)
-    # the guide app's dropdown defaults to flip; our client sends the app's own defaults
-    assert set(measured["orientations"]) == {"flip_ud"}
 
 
 @pytest.fixture(scope="module")
