@@ -23,6 +23,7 @@ import contextlib
 import itertools
 import json
 import shutil
+import subprocess
 import time
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
@@ -297,6 +298,15 @@ def chromium_path() -> str:
         if found := shutil.which(name):
             return found
     raise UsageError("chromium not found on PATH (Debian: apt-get install chromium)")
+
+
+def chromium_version() -> str | None:
+    """E.g. "Chromium 156.0.8078.108", from `chromium --version`: stored beside the fidelity numbers it sets."""
+    try:
+        out = subprocess.run([chromium_path(), "--version"], capture_output=True, text=True, timeout=30, check=False)
+    except (OSError, subprocess.SubprocessError):
+        return None
+    return " ".join(out.stdout.split()[:2]) or None
 
 
 def write_y4m(path: Path, width: int, height: int, fps: int, frames: int) -> None:

@@ -115,13 +115,14 @@ def run(
     if app_script is not None or url is not None:
         if scenario is not None:
             raise UsageError("give a scenario file, or --app / --url to measure your own app, not both")
-        loaded, path = _own_app_scenario(app_script, url, api_name, kind, duration, users, inputs or [])
+        loaded, path, started = _own_app_scenario(app_script, url, api_name, kind, duration, users, inputs or [])
     else:
         if api_name or kind or duration or users != 1 or inputs:
             raise UsageError("--api-name, --kind, --duration, --users and --input go with --app or --url")
         from bench.scenario import load_scenario
 
         loaded, path = load_scenario(scenario)
+        started = {}
     from bench.runner import run_scenario
 
     with Progress(
@@ -132,7 +133,7 @@ def run(
         console=console,
         transient=False,
     ) as progress:
-        result = run_scenario(loaded, path, out, ProgressObserver(progress))
+        result = run_scenario(loaded, path, out, ProgressObserver(progress), already_running=started)
     console.print(summary_table(result.summary))
     from bench.report.text import stream_metrics_table
 
@@ -169,7 +170,7 @@ def _own_app_scenario(
     duration: float | None,
     users: int,
     inputs: list[str],
-) -> tuple[Any, Path]:
+) -> tuple[Any, Path, dict[str, Any]]:
     from bench.own_app import parse_inputs, plan_own_app
 
     chosen = parse_inputs(inputs)
@@ -187,7 +188,7 @@ def _own_app_scenario(
     )
     if endpoint.note:
         console.print(f"  note: {endpoint.note}", markup=False, highlight=False)
-    return scenario, plan.scenario_path
+    return scenario, plan.scenario_path, plan.started
 
 
 @app.command(cls=Command)
@@ -344,6 +345,7 @@ def export(
 
 
 FIDELITY_KINDS = ("gradio-stream", "gradio-hls", "fastrtc-webrtc")
+STORE = Path("fidelity")  # bench.fidelity_store.DEFAULT_DIR, not imported: --help stays quick
 
 
 @app.command(cls=Command)
@@ -378,6 +380,7 @@ def fidelity(
         ),
     ] = None,
     out: Annotated[Path | None, typer.Option("--out", help="results folder (default runs/<time>-fidelity)")] = None,
+    store: Annotated[Path, typer.Option("--store", help="where <kind>.json keeps the result reports cite")] = STORE,
 ) -> None:
     """Play our target in headless Chromium (the framework's own page), then with our client; exit 1 if they differ."""
     from bench.compare import parse_threshold
@@ -402,12 +405,12 @@ def fidelity(
         raise UsageError(f"--media-format {media_format!r}: expected ts or mp4")
     limit = parse_threshold(tolerance, "--tolerance")
     if kind == "gradio-hls":
-        _fidelity_hls(media_format or "ts", chunk_s or 1.0, duration or 14.0, limit, out)
+        _fidelity_hls(media_format or "ts", chunk_s or 1.0, duration or 14.0, limit, out, store)
     duration, warmup = duration or 12.0, 3.0 if warmup is None else warmup
     if warmup >= duration:
         raise UsageError(f"--warmup ({warmup}) must be shorter than --duration ({duration})")
     if kind == "fastrtc-webrtc":
-        _fidelity_webrtc(duration, warmup, limit, out)
+        _fidelity_webrtc(duration, warmup, limit, out, store)
     from bench.fidelity import run_fidelity
 
     stream_every = stream_every or 0.1
@@ -430,10 +433,28 @@ def fidelity(
         stages = ", ".join(f"{k} {v:.1f}" for k, v in metrics.stages_ms.items())
         console.print(f"{name}: {metrics.sent} sent, {metrics.shown} shown; median stages (ms): {stages or '-'}")
     console.print(f"wrote {folder / 'fidelity.json'}")
+    settings = {"stream_every": stream_every, "duration_s": duration, "warmup_s": warmup}
+    rows = [(a.metric, a.browser, a.client, a.agrees) for a in result.agreements]
+    _store_fidelity("gradio-stream", rows, limit, settings, store)
     raise typer.Exit(0 if result.agrees else 1)
 
 
-def _fidelity_webrtc(duration: float, warmup: float, limit: float, out: Path | None) -> None:
+def _store_fidelity(
+    kind: str,
+    rows: list[tuple[str, float | None, float | None, bool]],
+    limit: float,
+    settings: dict[str, Any],
+    store: Path,
+) -> None:
+    """Keep the result where every later report of a `kind` case finds it (bench.fidelity_store)."""
+    from bench.browser import chromium_version
+    from bench.fidelity_store import measured, save
+
+    path = save(store, measured(kind, rows, limit, settings, chromium_version()))
+    console.print(f"stored {path}: reports of {kind} cases by our client cite it")
+
+
+def _fidelity_webrtc(duration: float, warmup: float, limit: float, out: Path | None, store: Path) -> None:
     """`bench fidelity --kind fastrtc-webrtc`: Chromium and our WebRTC client on one FastRTC app; exit 1 if they
     differ."""
     from bench.fidelity_webrtc import run_webrtc_fidelity
@@ -460,10 +481,14 @@ def _fidelity_webrtc(duration: float, warmup: float, limit: float, out: Path | N
     load = result.load_average
     console.print(f"load average (1 min) {load['before'][0]:.2f} before, {load['after'][0]:.2f} after")
     console.print(f"wrote {folder / 'fidelity.json'}")
+    rows = [(a.metric, a.browser, a.client, a.agrees) for a in result.agreements]
+    _store_fidelity("fastrtc-webrtc", rows, limit, {"duration_s": duration, "warmup_s": warmup}, store)
     raise typer.Exit(0 if result.agrees else 1)
 
 
-def _fidelity_hls(media_format: str, chunk_s: float, duration: float, limit: float, out: Path | None) -> None:
+def _fidelity_hls(
+    media_format: str, chunk_s: float, duration: float, limit: float, out: Path | None, store: Path
+) -> None:
     """`bench fidelity --kind gradio-hls`: Chromium and our player model on the same stream; exit 1 if they differ."""
     from bench.fidelity_hls import run_hls_fidelity
     from bench.store import new_run_dir
@@ -510,6 +535,9 @@ def _fidelity_hls(media_format: str, chunk_s: float, duration: float, limit: flo
     load = result.load_average
     console.print(f"load average (1 min) {load['before'][0]:.2f} before, {load['after'][0]:.2f} after")
     console.print(f"wrote {folder / 'fidelity.json'}")
+    rows = [(a.metric, a.browser, a.model, a.agrees) for a in result.agreements]
+    settings = {"media_format": media_format, "chunk_s": chunk_s, "duration_s": duration}
+    _store_fidelity("gradio-hls", rows, limit, settings, store)
     raise typer.Exit(0 if result.agrees else 1)
 
 

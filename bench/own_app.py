@@ -11,7 +11,7 @@ import contextlib
 import re
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -20,7 +20,7 @@ from pydantic import ValidationError
 from bench.catalog import TARGET_KINDS
 from bench.discovery import AppInfo, DiscoveryError, Endpoint, discover
 from bench.errors import ScenarioError, UsageError
-from bench.launcher import app_command, launch
+from bench.launcher import RunningTarget, app_command, launch
 from bench.scenario import Scenario, describe_validation_error
 
 # seconds per case by what the app is fed: voice needs several utterances (one each 2.5 s + its length)
@@ -114,6 +114,7 @@ class OwnAppPlan:
     endpoint: Endpoint
     scenario: Scenario
     scenario_path: Path  # the script (its folder resolves nothing else), or the working directory for --url
+    started: dict[str, RunningTarget] = field(default_factory=dict)  # the app, still running: for run_scenario
 
 
 def plan_own_app(
@@ -127,11 +128,27 @@ def plan_own_app(
     inputs: dict[str, Any] | None = None,
     log_dir: Path | None = None,
 ) -> OwnAppPlan:
-    """Read the app (starting it when given as a script), pick the event, build its scenario."""
-    info = inspect_app(app, url, log_dir)
-    endpoint = choose_endpoint(info, api_name, kind)
-    scenario = app_scenario(endpoint, app=app, url=url, kind=kind, duration_s=duration_s, users=users, inputs=inputs)
-    return OwnAppPlan(info, endpoint, scenario, check_app_path(app) if app is not None else Path.cwd())
+    """Read the app (starting a script and leaving it running for the run's case), pick the event, build its
+    scenario. Pass `plan.started` to `run_scenario`, which stops the app after its case."""
+    if (app is None) == (url is None):
+        raise UsageError("give one of --app (a script to start) or --url (an app already running)")
+    started: dict[str, RunningTarget] = {}
+    if app is not None:
+        script = check_app_path(app)
+        folder = log_dir or Path(tempfile.mkdtemp(prefix="streambench-app-"))
+        running = launch(app_command(script), folder / f"{script.stem}.log")
+        started[_target_name(app, url)] = running
+    try:
+        info = discover(running.url if app is not None else str(url))
+        endpoint = choose_endpoint(info, api_name, kind)
+        scenario = app_scenario(
+            endpoint, app=app, url=url, kind=kind, duration_s=duration_s, users=users, inputs=inputs
+        )
+    except BaseException:
+        for target in started.values():
+            target.stop()
+        raise
+    return OwnAppPlan(info, endpoint, scenario, check_app_path(app) if app is not None else Path.cwd(), started)
 
 
 def choose_endpoint(info: AppInfo, api_name: str | None, kind: str | None) -> Endpoint:

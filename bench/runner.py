@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import shutil
 import signal
 import time
 from collections import Counter
@@ -24,7 +25,7 @@ from bench import store
 from bench.catalog import TARGET_KINDS, TargetKind, client_for
 from bench.clients.base import ClientConfig
 from bench.errors import TargetError
-from bench.launcher import NOTE_PREFIX, TargetCommand, app_command, injected_notes, launch
+from bench.launcher import NOTE_PREFIX, RunningTarget, TargetCommand, app_command, injected_notes, launch
 from bench.media.camera import VirtualCamera
 from bench.media.scene_change import first_changes
 from bench.metadata import collect_environment
@@ -84,7 +85,10 @@ def run_scenario(
     scenario_path: Path,
     out_root: Path = Path("runs"),
     observer: RunObserver | None = None,
+    already_running: dict[str, RunningTarget] | None = None,
 ) -> RunResult:
+    """Every case of the scenario, in order. `already_running`: targets already running for this run (by target name),
+    used by their first case instead of a launch and stopped after it (`bench run --app` reads the app first)."""
     cases = expand_cases(scenario)
     run_dir = store.new_run_dir(out_root, scenario.name)
     started = datetime.now(UTC)
@@ -113,7 +117,8 @@ def run_scenario(
                 if observer:
                     observer.case_started(case, repeat, repeat * len(cases) + index, total, scenario.duration_s)
                 try:
-                    attempts[case.case_id].append(_run_case(scenario, case, repeat, run_dir, scenario_path.parent))
+                    attempt = _run_case(scenario, case, repeat, run_dir, scenario_path.parent, already_running or {})
+                    attempts[case.case_id].append(attempt)
                 except TargetError as exc:
                     failures[case.case_id].append(str(exc))
                     run_meta["errors"].append(f"{case.case_id} (repeat {repeat}): {exc}")
@@ -147,13 +152,19 @@ def _command(kind: TargetKind, case: Case, scenario_dir: Path) -> TargetCommand:
     return TargetCommand(kind.argv(case.settings), ready_path=ready_path)
 
 
-def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenario_dir: Path) -> _Attempt:
+def _run_case(
+    scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenario_dir: Path, started: dict[str, RunningTarget]
+) -> _Attempt:
     kind = TARGET_KINDS[case.kind]
     log_path = run_dir / store.LOGS / f"{case.slug}-r{repeat}.log"
+    app_log = log_path
     url = case.settings.get("url")
     with contextlib.ExitStack() as stack:
+        running = started.pop(case.target, None)
         if url:
             check_reachable(url)
+        elif running is not None and running.alive():
+            url, app_log = stack.enter_context(running).url, running.log_path
         else:
             url = stack.enter_context(launch(_command(kind, case, scenario_dir), log_path)).url
         camera = make_source(kind, scenario, case)
@@ -168,6 +179,9 @@ def _run_case(scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenar
         cpu_start, wall_start = time.process_time(), time.perf_counter()
         result = asyncio.run(_drive(client_for(kind, case.settings), camera, config, seed=repeat))
         cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
+    if app_log != log_path:
+        log_path.parent.mkdir(parents=True, exist_ok=True)
+        shutil.copyfile(app_log, log_path)
     if not case.settings.get("url"):
         result.harness_notes += [line.removeprefix(NOTE_PREFIX) for line in injected_notes(log_path)]
     end_s = camera.started + scenario.duration_s

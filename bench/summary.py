@@ -10,6 +10,7 @@ import pandas as pd
 
 from bench import experience, grading
 from bench.catalog import TARGET_KINDS
+from bench.fidelity_store import fidelity_note
 from bench.network.profiles import parse_network
 from bench.network.relay import PathStats, merge_paths
 from bench.records import SessionRecord
@@ -150,7 +151,8 @@ def _quantiles(values: list[float]) -> dict[str, float | int | None]:
 def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
     """Known behaviour of the framework under test that explains this case's numbers (BENCHMARKS.md, Findings).
 
-    Only what this run measured or set is stated as a number; what was measured elsewhere is cited, not copied.
+    Only what this run measured or set is stated as a number; what was measured elsewhere is cited, not copied,
+    except the last `bench fidelity` of this kind, whose ratios are stated with its date and machine.
     """
     notes = [f"streambench changed the app it started: {note}" for note in dict.fromkeys(outcome.harness_notes)]
     if outcome.latency_method == "change":
@@ -194,7 +196,8 @@ def _notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
             "time_limit is counted from when the event gets a concurrency slot, not from joining the queue "
             "(BENCHMARKS.md, finding 3; see per_user streamed_ms)"
         )
-    return notes
+    fidelity = fidelity_note(outcome.kind, outcome.settings.get("client"))
+    return [*notes, fidelity] if fidelity else notes
 
 
 def _stream_notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:

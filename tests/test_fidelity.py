@@ -42,7 +42,7 @@ def test_warmup_and_unmatched_outputs_are_left_out():
 @needs_chromium
 def test_chromium_and_our_client_agree_on_the_same_app(tmp_path: Path, process_token: str):
     # the control run is left out here; the slot test below runs our client beside a Chromium
-    args = ("--duration", "8", "--warmup", "2", "--no-control", "--out", str(tmp_path))
+    args = ("--duration", "8", "--warmup", "2", "--no-control", "--out", str(tmp_path), "--store", str(tmp_path))
     result = run_cli("fidelity", *args, timeout=300)
     assert result.returncode in (0, 1), result.stderr
     assert "sent_to_shown_ms" in result.stdout and "Chromium" in result.stdout
@@ -56,6 +56,7 @@ def test_chromium_and_our_client_agree_on_the_same_app(tmp_path: Path, process_t
     assert rows["send_interval_ms"]["agrees"], rows  # both follow the app's stream_every timer
     assert 0.25 < rows["sent_to_shown_ms"]["ratio"] < 2, rows
     assert measured["client_beside_browser"] is None
+    assert json.loads((tmp_path / "gradio-stream.json").read_text())["client"] == "gradio-stream", "kept for reports"
     assert measured["agrees"] == (result.returncode == 0)
     assert not processes_with_token(process_token), "neither Chromium nor the app outlives the command"
 

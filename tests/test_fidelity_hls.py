@@ -39,7 +39,8 @@ def test_a_count_of_zero_agrees_only_with_zero():
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)")
 def test_chromium_and_the_player_model_both_play_the_stream(tmp_path: Path, process_token: str):
-    args = ("--kind", "gradio-hls", "--chunk-s", "0.5", "--duration", "6", "--out", str(tmp_path))
+    folders = ("--out", str(tmp_path), "--store", str(tmp_path))
+    args = ("--kind", "gradio-hls", "--chunk-s", "0.5", "--duration", "6", *folders)
     result = run_cli("fidelity", *args, timeout=150)
     assert result.returncode in (0, 1), result.stderr
     assert "glass_to_glass_p50_ms" in result.stdout and "Chromium" in result.stdout
@@ -53,6 +54,7 @@ def test_chromium_and_the_player_model_both_play_the_stream(tmp_path: Path, proc
     assert len(measured["agreements"]) == 7
     assert all(row["browser"] is not None and row["model"] is not None for row in measured["agreements"])
     assert measured["agrees"] == (result.returncode == 0)
+    assert json.loads((tmp_path / "gradio-hls.json").read_text())["client"] == "hls", "kept for reports"
     assert not processes_with_token(process_token), "neither Chromium nor an app outlives the command"
 
 

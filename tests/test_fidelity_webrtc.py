@@ -27,7 +27,9 @@ def test_ratios_are_chromium_over_ours_and_loss_is_compared_as_delivery():
 
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)")
 def test_fidelity_runs_chromium_and_our_client_on_one_fastrtc_app(tmp_path: Path, process_token: str):
-    result = run_cli("fidelity", "--kind", "fastrtc-webrtc", "--duration", "6", "--warmup", "2", "--out", str(tmp_path))
+    folders = ("--out", str(tmp_path), "--store", str(tmp_path))
+    args = ("--kind", "fastrtc-webrtc", "--duration", "6", "--warmup", "2", *folders)
+    result = run_cli("fidelity", *args)
     assert result.returncode in (0, 1), result.stderr
     assert "latency_p50_ms" in result.stdout and "Chromium" in result.stdout
     measured = json.loads((tmp_path / "fidelity.json").read_text())
@@ -42,4 +44,5 @@ def test_fidelity_runs_chromium_and_our_client_on_one_fastrtc_app(tmp_path: Path
     ]
     assert measured["browser"]["details"]["jitter_buffer_ms"]["n"] == 1
     assert measured["agrees"] == (result.returncode == 0)
+    assert json.loads((tmp_path / "fastrtc-webrtc.json").read_text())["client"] == "webrtc", "kept for reports"
     assert not processes_with_token(process_token), "neither Chromium nor the app outlives the command"

@@ -27,7 +27,8 @@ pytestmark = pytest.mark.slow
 def measure(tmp_path: Path, *, app: Path | None = None, url: str | None = None, **options: Any) -> dict[str, Any]:
     """What `bench run --app/--url` does, through the library: read the app, build its scenario, run it."""
     plan = plan_own_app(app, url, log_dir=tmp_path, **options)
-    result = run_scenario(plan.scenario, plan.scenario_path, tmp_path / "runs")
+    result = run_scenario(plan.scenario, plan.scenario_path, tmp_path / "runs", already_running=plan.started)
+    assert not any(target.alive() for target in plan.started.values()), "the app is stopped with its case"
     [case] = result.summary["cases"]
     return case
 
