@@ -86,7 +86,7 @@ def simulate(
     return arrivals, signatures, [(t, camera.scene_of(i)) for i, t in switches.items()], expected
 
 
-@settings(max_examples=8, deadline=None)
+@settings(max_examples=4, deadline=None)
 @given(
     transform=st.sampled_from([blur, tiny, edges, cartoon]),
     latency_s=st.floats(0.02, 0.6),
@@ -187,7 +187,7 @@ def test_injected_delay_is_recovered_by_change_detection(tmp_path: Path, monkeyp
     medians = {}
     for sleep_ms in (0, 200):
         monkeypatch.setenv("BLUR_SLEEP_MS", str(sleep_ms))
-        (case,) = run(tmp_path, target, 12, f"blur{sleep_ms}")
+        (case,) = run(tmp_path, target, 9, f"blur{sleep_ms}")
         assert case["latency_method"] == "change" and case["undecoded"] > 0
         assert case["n"] >= 6, case["status_reasons"]
         assert any("change detection" in note for note in case["notes"])
@@ -196,20 +196,14 @@ def test_injected_delay_is_recovered_by_change_detection(tmp_path: Path, monkeyp
 
 
 @pytest.mark.slow
-def test_an_app_returning_its_input_is_flagged_and_a_flipping_one_is_not(tmp_path: Path):
-    """The Gradio path; FastRTC's mounted handler that never runs is tests/test_own_app.py's."""
+def test_an_app_returning_its_input_is_flagged(tmp_path: Path):
+    """The Gradio path. FastRTC's mounted handler that never runs, and a flipping app that is not flagged, are
+    tests/test_own_app.py's."""
     targets = "".join(
         f'[[targets]]\nname = "{name}"\nkind = "{kind}"\napp = "{APPS / app}"\n'
-        for name, kind, app in (
-            ("passthrough", "gradio-stream", "guide_webcam_passthrough.py"),
-            ("flip", "gradio-stream", "guide_webcam_app.py"),
-        )
+        for name, kind, app in (("passthrough", "gradio-stream", "guide_webcam_passthrough.py"),)
     )
-    cases = {case["target"]: case for case in run(tmp_path, targets, 5, "unchanged")}
+    cases = {case["target"]: case for case in run(tmp_path, targets, 4, "unchanged")}
     case = cases["passthrough"]
     assert case["status"] == "degraded" and case["outputs_compared"] >= 3
     assert any("returned its input unchanged" in reason for reason in case["status_reasons"])
-    flipped = cases["flip"]
-    assert flipped["outputs_compared"] >= 3 and flipped["outputs_unchanged"] == 0, flipped
-    assert not any("unchanged" in reason for reason in flipped["status_reasons"]), flipped["status_reasons"]
-    assert flipped["latency_method"] == "marker"  # the marker survives a flip: no fallback

@@ -28,7 +28,7 @@ def test_ratios_are_chromium_over_ours_and_loss_is_compared_as_delivery():
 @pytest.mark.skipif(shutil.which("chromium") is None, reason="needs chromium (.ci/run installs it)")
 def test_fidelity_runs_chromium_and_our_client_on_one_fastrtc_app(tmp_path: Path, process_token: str):
     folders = ("--out", str(tmp_path), "--store", str(tmp_path))
-    args = ("--kind", "fastrtc-webrtc", "--duration", "6", "--warmup", "2", *folders)
+    args = ("--kind", "fastrtc-webrtc", "--duration", "4", "--warmup", "1", *folders)
     result = run_cli("fidelity", *args)
     assert result.returncode in (0, 1), result.stderr
     assert "latency_p50_ms" in result.stdout and "Chromium" in result.stdout

@@ -64,20 +64,17 @@ def test_a_webcam_app_with_a_dropdown_is_measured_by_url_and_its_dropdown_set_by
     assert edges["n"] > 5 and dominant(edges["orientations"]) == "identity", edges
 
 
-@pytest.mark.parametrize("way", ["app", "url"])
-def test_the_unified_webcam_image_is_measured(tmp_path: Path, running, way: str):
-    script = "guide_unified_webcam.py"
-    where = {"app": APPS / script} if way == "app" else {"url": running(script)}
-    case = measure(tmp_path, duration_s=4, **where)
+def test_the_unified_webcam_image_is_measured(tmp_path: Path):
+    """By --app; the --url path of a Gradio .stream() app is the dropdown app's test."""
+    case = measure(tmp_path, app=APPS / "guide_unified_webcam.py", duration_s=4)
     # no stream_every in the app: Gradio's default 0.5 s, so about two outputs a second
     assert case["kind"] == "gradio-stream" and case["n"] >= 3, case
     assert dominant(case["orientations"]) == "flip_ud", case
 
 
-@pytest.mark.parametrize("way", ["app", "url"])
-def test_a_fastrtc_stream_ui_launch_flip_is_measured_through_its_gradio_page(tmp_path: Path, running, way: str):
-    script = "guide_fastrtc_ui_flip.py"
-    where = {"app": APPS / script} if way == "app" else {"url": running(script)}
+def test_a_fastrtc_stream_ui_launch_flip_is_measured_through_its_gradio_page(tmp_path: Path):
+    """By --app; our client on the same app by its URL is tests/test_fastrtc_ui.py's."""
+    where = {"app": APPS / "guide_fastrtc_ui_flip.py"}
     case = measure(tmp_path, duration_s=3, **where)
     assert case["kind"] == "fastrtc-webrtc" and case["n"] > 30, case
     assert dominant(case["orientations"]) == "flip_ud", case
@@ -101,11 +98,9 @@ def test_the_guide_reply_on_pause_echo_is_measured_offline_as_voice_turns(tmp_pa
     assert any("offline silero" in note for note in case["notes"]), case["notes"]
 
 
-@pytest.mark.parametrize("way", ["app", "url"])
-def test_the_fake_diffusion_generator_is_timed_by_arrival(tmp_path: Path, running, way: str):
-    script = "guide_fake_diffusion.py"
-    where = {"app": APPS / script} if way == "app" else {"url": running(script)}
-    case = measure(tmp_path, duration_s=5, **where)
+def test_the_fake_diffusion_generator_is_timed_by_arrival(tmp_path: Path, running):
+    """By --url (the user started it); `bench run --app` of a Gradio app is the other tests'."""
+    case = measure(tmp_path, url=running("guide_fake_diffusion.py"), duration_s=4)
     # the guide's generator sleeps 1 s before each of its 3 noisy images: items arrive, timed from the click
     assert case["kind"] == "gradio-generator" and case["status"] == "ok", case
     metrics = case["stream_metrics"]
