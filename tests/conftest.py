@@ -58,6 +58,26 @@ def drive_then_kill(client, camera, target, kill_after_s: float, transform: str 
     return asyncio.run(go())
 
 
+def a_second_webrtc_user_while_the_first_streams(url: str, camera, second_s: float):
+    """The first user streams 3 s; 1.5 s in (connected by then), a second offers for `second_s`: both results."""
+    from bench.clients.base import ClientConfig
+    from bench.clients.webrtc import WebRTCClient
+
+    async def go():
+        camera.start()
+        first = asyncio.create_task(WebRTCClient().run(camera, ClientConfig(url, 3.0, 1, "flip")))
+        await asyncio.sleep(1.5)  # the first connects in ~0.2-0.3 s
+        second = await WebRTCClient().run(camera, ClientConfig(url, second_s, 1, "flip"))
+        return await first, second
+
+    first, second = asyncio.run(go())
+    assert [s.status for s in first.sessions] == ["ok"], first.errors
+    assert first.sessions[0].phases_ms["connected_ms"] < 1500, "the first was connected when the second offered"
+    assert first.receipts
+    assert [(s.status, s.error) for s in second.sessions] == [("rejected", "concurrency_limit_reached")]
+    assert second.errors == [] and second.receipts == []
+
+
 def breaks_after(function, calls: int):
     """`function`, but raising ValueError from call `calls` + 1 on: a bug in the harness's own code."""
     count = 0

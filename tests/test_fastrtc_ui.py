@@ -19,6 +19,7 @@ from bench.launcher import RunningTarget, TargetCommand, launch
 from bench.media.camera import VirtualCamera
 from bench.media.microphone import VirtualMicrophone
 from bench.records import ClientResult
+from tests.conftest import a_second_webrtc_user_while_the_first_streams
 
 APPS = Path(__file__).parent / "apps"
 DURATION_S = 4.0
@@ -101,21 +102,7 @@ def test_ui_app_flips_frames_after_the_tick_ran_set_input(flip_app):
 
 
 def test_second_user_beyond_the_concurrency_limit_is_rejected(flip_app):
-    camera = VirtualCamera(320, 240, FPS)
-
-    async def go() -> tuple[ClientResult, ClientResult]:
-        camera.start()
-        first = asyncio.create_task(WebRTCClient().run(camera, ClientConfig(flip_app.url, 3.0, 1, "flip")))
-        await asyncio.sleep(1.5)  # the first connects in ~0.2 s
-        second = await WebRTCClient().run(camera, ClientConfig(flip_app.url, 1.0, 1, "flip"))
-        return await first, second
-
-    first, second = asyncio.run(go())
-    assert [s.status for s in first.sessions] == ["ok"], first.errors
-    assert first.sessions[0].phases_ms["connected_ms"] < 1500, "the first was connected when the second offered"
-    assert first.receipts
-    assert [(s.status, s.error) for s in second.sessions] == [("rejected", "concurrency_limit_reached")]
-    assert second.errors == [] and second.receipts == []
+    a_second_webrtc_user_while_the_first_streams(flip_app.url, VirtualCamera(320, 240, FPS), 1.0)
 
 
 def test_an_input_labelled_transform_takes_the_cases_value_through_the_tick(tmp_path: Path):

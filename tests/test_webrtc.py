@@ -25,7 +25,12 @@ from bench.media.camera import VirtualCamera
 from bench.records import ClientResult
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
-from tests.conftest import breaks_after, drive_then_kill, processes_with_token
+from tests.conftest import (
+    a_second_webrtc_user_while_the_first_streams,
+    breaks_after,
+    drive_then_kill,
+    processes_with_token,
+)
 
 APPS = Path(__file__).parent / "apps"
 
@@ -91,21 +96,7 @@ def test_frames_come_back_transformed_with_their_ids(request, server: str, trans
 
 
 def test_second_session_while_the_first_is_connected_is_rejected_not_a_crash(fastrtc):
-    camera = VirtualCamera(640, 480, 30)
-
-    async def go() -> tuple[ClientResult, ClientResult]:
-        camera.start()
-        first = asyncio.create_task(WebRTCClient().run(camera, ClientConfig(fastrtc.url, 3.0, 1, "flip")))
-        await asyncio.sleep(1.5)  # the first connects in ~0.3 s
-        second = await WebRTCClient().run(camera, ClientConfig(fastrtc.url, 2.0, 1, "flip"))
-        return await first, second
-
-    first, second = asyncio.run(go())
-    assert [s.status for s in first.sessions] == ["ok"], first.errors
-    assert first.sessions[0].phases_ms["connected_ms"] < 1500, "the first was connected when the second offered"
-    assert first.receipts
-    assert [(s.status, s.error) for s in second.sessions] == [("rejected", "concurrency_limit_reached")]
-    assert second.errors == [] and second.receipts == []
+    a_second_webrtc_user_while_the_first_streams(fastrtc.url, VirtualCamera(640, 480, 30), 2.0)
 
 
 def test_target_dying_mid_session_fails_the_session_without_raising(tmp_path: Path):
