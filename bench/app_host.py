@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import functools
-import importlib.util
 import inspect
 import runpy
 import sys
@@ -35,8 +34,9 @@ from pathlib import Path
 from types import ModuleType
 from typing import Any
 
+from bench.loopback import loopback_site
+
 LOOPBACK = "127.0.0.1"
-SITE = Path(__file__).resolve().parent / "loopback_site" / "sitecustomize.py"
 NOTHING_TO_SERVE = 3
 
 
@@ -81,15 +81,6 @@ class _Host:
         module.Blocks.launch = launch
 
 
-def _loopback_site() -> ModuleType:
-    """The launcher's sitecustomize, loaded by path (it may import nothing of ours), for its import hook."""
-    spec = importlib.util.spec_from_file_location("_streambench_app_host_site", SITE)
-    assert spec is not None and spec.loader is not None
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def note(text: str) -> None:
     print(f"streambench: {text}", file=sys.stderr, flush=True)
 
@@ -131,7 +122,7 @@ def main() -> None:
     args = parser.parse_args()
     script = args.script.resolve()
     host = _Host(args.port)
-    on_import = _loopback_site().PatchOnImport()
+    on_import = loopback_site().PatchOnImport()
     on_import.install("uvicorn.config", host.patch_uvicorn_config)
     on_import.install("gradio.blocks", host.patch_gradio_launch)
     sys.argv = [str(script)]

@@ -19,7 +19,8 @@ LOOPBACK = "127.0.0.1"
 
 
 @cache
-def _site() -> ModuleType:
+def loopback_site() -> ModuleType:
+    """The launcher's sitecustomize, loaded by path: one copy of its aioice patch and import hook."""
     spec = importlib.util.spec_from_file_location("_streambench_loopback_site", SITECUSTOMIZE)
     assert spec is not None and spec.loader is not None
     module = importlib.util.module_from_spec(spec)
@@ -31,7 +32,7 @@ def force_loopback_ice() -> None:
     """Make aioice gather 127.0.0.1 only in this process (the patch the launched targets get)."""
     import aioice.ice
 
-    _site().patch_aioice(aioice.ice)
+    loopback_site().patch_aioice(aioice.ice)
 
 
 def is_loopback_url(url: str) -> bool:
