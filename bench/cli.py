@@ -110,6 +110,12 @@ def run(
         list[str] | None,
         typer.Option("--input", "--transform-input", help="set an input of the app by label: LABEL=VALUE"),
     ] = None,
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="client processes the users are spread over (Ray)")
+    ] = 1,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="run the client workers on this Ray cluster (ray start's address)")
+    ] = None,
 ) -> None:
     """Run a scenario, or measure your own app (--app / --url): start targets on loopback, drive, report."""
     if app_script is not None or url is not None:
@@ -124,6 +130,7 @@ def run(
         loaded, path = load_scenario(scenario)
         started = {}
     from bench.runner import run_scenario
+    from bench.workers import WorkerSpec
 
     with Progress(
         TextColumn("[bold]{task.description}"),
@@ -133,7 +140,9 @@ def run(
         console=console,
         transient=False,
     ) as progress:
-        result = run_scenario(loaded, path, out, ProgressObserver(progress), already_running=started)
+        result = run_scenario(
+            loaded, path, out, ProgressObserver(progress), already_running=started, workers=WorkerSpec(workers, cluster)
+        )
     console.print(summary_table(result.summary))
     from bench.report.text import stream_metrics_table
 

@@ -35,6 +35,7 @@ from bench.preflight import check_reachable
 from bench.records import ClientResult, Sample, build_samples
 from bench.scenario import Case, Scenario, expand_cases
 from bench.summary import CaseOutcome, summarize_case
+from bench.workers import WorkerSpec
 
 GRACE_S = 1.0
 SCHEMA_VERSION = 2  # 2: case status_reasons, degraded grade, batch-means CIs (ci_method), per_repeat, event_censored
@@ -86,6 +87,7 @@ def run_scenario(
     out_root: Path = Path("runs"),
     observer: RunObserver | None = None,
     already_running: dict[str, RunningTarget] | None = None,
+    workers: WorkerSpec | None = None,
 ) -> RunResult:
     """Every case of the scenario, in order. `already_running`: targets already running for this run (by target name),
     used by their first case instead of a launch and stopped after it (`bench run --app` reads the app first)."""
