@@ -6,13 +6,16 @@ The thresholds are the product's definition of "this number can be trusted as th
 
 from __future__ import annotations
 
+import socket
 from typing import TYPE_CHECKING
 
+import numpy as np
 import pandas as pd
 
 from bench.catalog import TARGET_KINDS
 
 if TYPE_CHECKING:
+    from bench.measure import ProcessLoad
     from bench.summary import CaseOutcome
 
 EXPECTED_ORIENTATION = {"flip": "flip_ud"}
@@ -20,7 +23,9 @@ BACKLOG_SLOPE_MS_PER_S = 10.0
 BACKLOG_MIN_RISE_MS = 100.0
 SLOPE_MIN_SAMPLES = 20  # fewer samples give no growth figure at all
 LOST_RATIO_DEGRADED = 0.05  # loopback loses nothing; a server dropping more than 1 frame in 20 is worth saying
-CLIENT_BOUND_CPU_PERCENT = 80.0  # the harness's process near one full core: its own lag enters the numbers
+CLIENT_BOUND_CPU_PERCENT = 80.0  # a client process near one full core: its own lag enters the numbers
+# a client process whose event loop wakes this late (p95) sends and timestamps late: see BENCHMARKS.md, "Load"
+CLIENT_BOUND_LOOP_LAG_MS = 20.0
 UNCHANGED_FRACTION = 0.9  # a user's app returning this share of its inputs unchanged did not transform them
 MIN_COMPARED = 3  # fewer compared outputs say nothing about the app
 
@@ -31,7 +36,7 @@ def grade(
     lost: int,
     sent: int,
     slope: float | None,
-    cpu: float | None,
+    client_bound: list[str],
     output_problems: list[str],
 ) -> tuple[str, list[str]]:
     """failed < partial < degraded < ok, with every reason in plain words (DESIGN.md, case status)."""
@@ -61,10 +66,23 @@ def grade(
     rejected = [s for s in sessions if s.status == "rejected"]
     if rejected:
         degraded.append(f"{len(rejected)} of {len(sessions)} sessions were rejected ({rejected[0].error})")
-    if cpu is not None and cpu > CLIENT_BOUND_CPU_PERCENT:
-        degraded.append(f"client-bound: the harness used {cpu:.0f} % of a core, so it may be the bottleneck")
+    degraded += [f"client-bound: {reason}" for reason in client_bound]
     degraded += output_problems
     return ("degraded", degraded) if degraded else ("ok", [])
+
+
+def client_bound_reasons(loads: list[ProcessLoad]) -> list[str]:
+    """Why the load generator, not the target, may have set the pace: a client process near a full core, or an
+    event loop that wakes late (its sends and receipt times are then late too)."""
+    reasons = []
+    for load in loads:
+        where = f"client process {load.pid}" + (f" on {load.host}" if load.host != socket.gethostname() else "")
+        if load.cpu_percent > CLIENT_BOUND_CPU_PERCENT:
+            reasons.append(f"{where} used {load.cpu_percent:.0f} % of a core for {load.users} users")
+        lag = float(np.percentile(load.loop_lag_ms, 95)) if load.loop_lag_ms else 0.0
+        if lag > CLIENT_BOUND_LOOP_LAG_MS:
+            reasons.append(f"{where}'s event loop woke {lag:.0f} ms late (p95) with {load.users} users")
+    return list(dict.fromkeys(reasons))
 
 
 def _noun(outcome: CaseOutcome) -> str:

@@ -141,7 +141,7 @@ def launch(command: TargetCommand, log_path: Path) -> RunningTarget:
                 env=env,
                 cwd=command.cwd,
                 start_new_session=True,
-                preexec_fn=_die_with_parent,
+                preexec_fn=die_with_parent,
             )
         except OSError as exc:
             raise TargetError(f"cannot start {argv[0]}: {exc}") from exc
@@ -225,7 +225,7 @@ def _group_alive(pgid: int) -> bool:
     return True
 
 
-def _die_with_parent() -> None:
+def die_with_parent() -> None:
     """Linux PR_SET_PDEATHSIG: the target gets SIGTERM if the harness dies without cleaning up."""
     with contextlib.suppress(OSError, AttributeError):
         ctypes.CDLL("libc.so.6", use_errno=True).prctl(1, signal.SIGTERM)

@@ -7,8 +7,11 @@ camera's clock), so latencies never mix clocks.
 from __future__ import annotations
 
 import bisect
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from typing import Any, Literal
+
+from bench.spool import Spool
 
 SessionStatus = Literal["ok", "rejected", "failed"]
 SampleStatus = Literal["ok", "lost", "skipped"]
@@ -74,13 +77,13 @@ class SessionRecord:
 class ClientResult:
     """What a client run returns; `bench.records.build_samples` turns it into rows."""
 
-    sends: list[Send] = field(default_factory=list)
-    receipts: list[Receipt] = field(default_factory=list)
+    # per-frame records go to disk as they come (bench.spool): a long many-user run keeps a flat memory
+    sends: Spool[Send] = field(default_factory=Spool)
+    receipts: Spool[Receipt] = field(default_factory=Spool)
     sessions: list[SessionRecord] = field(default_factory=list)
     errors: list[str] = field(default_factory=list)
     undecoded: int = 0
     orientations: dict[str, int] = field(default_factory=dict)
-    client_cpu_percent: float | None = None
     app_settings: dict[str, Any] = field(default_factory=dict)  # what the client read from the app, e.g. stream_every
     tick_lag_ms: list[float] = field(default_factory=list)  # how late each capture tick fired (client lag)
     network_stats: list[Any] = field(default_factory=list)  # bench.network PathStats of the relays crossed
@@ -93,7 +96,7 @@ class ClientResult:
     # a list is raw values pooled over repeats and reported as quantiles, a number is summed over repeats
     metrics: dict[str, Any] = field(default_factory=dict)
     # every returned image's signature when the camera is in scene mode (a user's app: its outputs may lose the marker)
-    looks: list[OutputLook] = field(default_factory=list)
+    looks: Spool[OutputLook] = field(default_factory=Spool)
     # a user's app's decoded outputs compared with the frame sent (one in COMPARE_EVERY), and how many were that frame
     compared_outputs: int = 0
     unchanged_outputs: int = 0
@@ -153,11 +156,24 @@ def build_samples(
     captured after `grace_end_s` are left out: no output could reasonably have
     arrived for them before the run stopped.
     """
+    rows = samples_by_user(result, capture_times, grace_end_s, listen_end_s=listen_end_s)
+    return [row for user_rows in rows for row in user_rows]
+
+
+def samples_by_user(
+    result: ClientResult,
+    capture_times: dict[int, float],
+    grace_end_s: float,
+    *,
+    listen_end_s: float,
+) -> Iterator[list[Sample]]:
+    """`build_samples`, one user at a time: only one user's rows are ever in memory (records stay spooled)."""
     users = sorted(
         {s.user for s in result.sessions} | {r.user for r in result.receipts} | {s.user for s in result.sends}
     )
     frames = {i: t for i, t in sorted(capture_times.items()) if t <= grace_end_s}
-    return [row for user in users for row in _user_samples(result, user, frames, listen_end_s)]
+    for user in users:
+        yield _user_samples(result, user, frames, listen_end_s)
 
 
 def _user_samples(

@@ -8,13 +8,11 @@ keeps what it finished.
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import shutil
 import signal
-import time
 from collections import Counter
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, Protocol
@@ -22,29 +20,21 @@ from typing import Any, Protocol
 import pandas as pd
 
 from bench import store
-from bench.catalog import TARGET_KINDS, TargetKind, client_for
-from bench.clients.base import ClientConfig
+from bench.catalog import TARGET_KINDS, TargetKind
 from bench.errors import TargetError
 from bench.launcher import NOTE_PREFIX, RunningTarget, TargetCommand, app_command, injected_notes, launch
-from bench.media.camera import VirtualCamera
-from bench.media.scene_change import first_changes
+from bench.measure import ProcessLoad
 from bench.metadata import collect_environment
-from bench.network.impaired import impaired_url
-from bench.network.profiles import parse_network
 from bench.preflight import check_reachable
-from bench.records import ClientResult, Sample, build_samples
+from bench.records import ClientResult
 from bench.scenario import Case, Scenario, expand_cases
 from bench.summary import CaseOutcome, summarize_case
-from bench.workers import WorkerSpec
+from bench.workers import ClientWorkers, WorkerSpec, client_workers, merge_results
 
-GRACE_S = 1.0
-SCHEMA_VERSION = 2  # 2: case status_reasons, degraded grade, batch-means CIs (ci_method), per_repeat, event_censored
+# 2: case status_reasons, degraded grade, batch-means CIs (ci_method), per_repeat, event_censored;
+# 3: client_processes (per client process: CPU, event-loop lag, memory), client_core_s_per_client_s
+SCHEMA_VERSION = 3
 STATUS_ORDER = ("ok", "degraded", "partial", "failed")  # better to worse; a run is as bad as its worst case
-SCENE_KINDS = ("gradio-stream", "fastrtc-webrtc")  # a user's app of these kinds gets the scene camera
-# 29 frames at 30 fps: longer than most apps' latency, and not a multiple of the usual stream_every values, so
-# successive switches fall at spread phases of a .stream() client's capture timer
-SCENE_PERIOD_S = 0.97
-MIN_DECODED_FRACTION = 0.1  # fewer outputs than this with a readable marker: latency by change detection
 
 
 class RunObserver(Protocol):
@@ -76,7 +66,7 @@ class _Attempt:
 
     samples: pd.DataFrame
     result: ClientResult
-    client_cpu_percent: float | None
+    loads: list[ProcessLoad]  # one per client process
     latency_method: str = "marker"
     scene_outputs: int = 0  # with change detection: outputs that arrived in the measured window
 
@@ -101,6 +91,10 @@ def run_scenario(
         "scenario_path": str(scenario_path),
         "cases": [c.case_id for c in cases],
         "environment": collect_environment(),
+        "client_workers": {
+            "processes": (workers or WorkerSpec()).processes,
+            "cluster": (workers or WorkerSpec()).cluster,
+        },
         "started": started.isoformat(),
         "ended": None,
         "status": "running",
@@ -114,21 +108,25 @@ def run_scenario(
     total = len(cases) * scenario.repeat
     previous_sigterm = signal.signal(signal.SIGTERM, _raise_interrupt)
     try:
-        for repeat in range(scenario.repeat):
-            for index, case in enumerate(cases):
-                if observer:
-                    observer.case_started(case, repeat, repeat * len(cases) + index, total, scenario.duration_s)
-                try:
-                    attempt = _run_case(scenario, case, repeat, run_dir, scenario_path.parent, already_running or {})
-                    attempts[case.case_id].append(attempt)
-                except TargetError as exc:
-                    failures[case.case_id].append(str(exc))
-                    run_meta["errors"].append(f"{case.case_id} (repeat {repeat}): {exc}")
-                if case.case_id not in done:
-                    done.append(case.case_id)
-                summary = _write(run_dir, scenario, cases, done, attempts, failures, run_meta, "running")
-                if observer:
-                    observer.case_finished(case, repeat, next(c for c in summary["cases"] if c["case"] == case.case_id))
+        with client_workers(workers) as pool:
+            for repeat in range(scenario.repeat):
+                for index, case in enumerate(cases):
+                    if observer:
+                        observer.case_started(case, repeat, repeat * len(cases) + index, total, scenario.duration_s)
+                    try:
+                        attempt = _run_case(
+                            scenario, case, repeat, run_dir, scenario_path.parent, already_running or {}, pool
+                        )
+                        attempts[case.case_id].append(attempt)
+                    except TargetError as exc:
+                        failures[case.case_id].append(str(exc))
+                        run_meta["errors"].append(f"{case.case_id} (repeat {repeat}): {exc}")
+                    if case.case_id not in done:
+                        done.append(case.case_id)
+                    summary = _write(run_dir, scenario, cases, done, attempts, failures, run_meta, "running")
+                    if observer:
+                        finished = next(c for c in summary["cases"] if c["case"] == case.case_id)
+                        observer.case_finished(case, repeat, finished)
     except KeyboardInterrupt:
         interrupted = True
     finally:
@@ -155,7 +153,13 @@ def _command(kind: TargetKind, case: Case, scenario_dir: Path) -> TargetCommand:
 
 
 def _run_case(
-    scenario: Scenario, case: Case, repeat: int, run_dir: Path, scenario_dir: Path, started: dict[str, RunningTarget]
+    scenario: Scenario,
+    case: Case,
+    repeat: int,
+    run_dir: Path,
+    scenario_dir: Path,
+    started: dict[str, RunningTarget],
+    workers: ClientWorkers,
 ) -> _Attempt:
     kind = TARGET_KINDS[case.kind]
     log_path = run_dir / store.LOGS / f"{case.slug}-r{repeat}.log"
@@ -169,115 +173,17 @@ def _run_case(
             url, app_log = stack.enter_context(running).url, running.log_path
         else:
             url = stack.enter_context(launch(_command(kind, case, scenario_dir), log_path)).url
-        camera = make_source(kind, scenario, case)
-        config = ClientConfig(
-            url=url,
-            duration_s=scenario.duration_s,
-            users=int(case.settings.get("users") or 1),
-            transform=case.transform,
-            params=dict(case.settings),
-            network=parse_network(case.settings["network"]) if case.settings.get("network") else None,
-        )
-        cpu_start, wall_start = time.process_time(), time.perf_counter()
-        result = asyncio.run(_drive(client_for(kind, case.settings), camera, config, seed=repeat))
-        cpu_percent = 100 * (time.process_time() - cpu_start) / max(time.perf_counter() - wall_start, 1e-9)
+        shares = workers.measure(scenario, case, url, repeat)
     if app_log != log_path:
         log_path.parent.mkdir(parents=True, exist_ok=True)
         shutil.copyfile(app_log, log_path)
+    result = merge_results([share.result for share in shares])
     if not case.settings.get("url"):
         result.harness_notes += [line.removeprefix(NOTE_PREFIX) for line in injected_notes(log_path)]
-    end_s = camera.started + scenario.duration_s
-    if _markers_lost(result):
-        frame = _samples_frame(_change_samples(result, camera, end_s), camera.started, scenario.warmup_s, case, repeat)
-        outputs = sum(camera.started + scenario.warmup_s <= look.recv_s <= end_s for look in result.looks)
-        return _Attempt(frame, result, cpu_percent, "change", outputs)
-    captured = result.origin_times if kind.source == "generated" else camera.capture_times(end_s)
-    rows = build_samples(result, captured, grace_end_s=end_s, listen_end_s=end_s + GRACE_S)
-    frame = _samples_frame(rows, camera.started, scenario.warmup_s, case, repeat)
-    return _Attempt(frame, result, cpu_percent)
-
-
-def _markers_lost(result: ClientResult) -> bool:
-    """Outputs came back (scene mode records every one) but hardly any carried a readable marker."""
-    return bool(result.looks) and len(result.receipts) < MIN_DECODED_FRACTION * len(result.looks)
-
-
-def _change_samples(result: ClientResult, camera: VirtualCamera, end_s: float) -> list[Sample]:
-    """One row per (user, scene switch): from the capture of the new scene's first frame to the first output that
-    changed to it (`bench.media.scene_change`); a switch no output was seen to follow is lost."""
-    switches = camera.scene_switches(end_s)
-    scenes = [(capture_s, camera.scene_of(frame_id)) for frame_id, capture_s in switches.items()]
-    rows = []
-    for user in sorted({look.user for look in result.looks}):
-        looks = [look for look in result.looks if look.user == user]
-        seen = first_changes([look.recv_s for look in looks], [look.signature for look in looks], scenes)
-        for (frame_id, capture_s), recv_s in zip(switches.items(), seen, strict=True):
-            latency = None if recv_s is None else (recv_s - capture_s) * 1000
-            status = "lost" if recv_s is None else "ok"
-            rows.append(Sample(user, frame_id, capture_s, None, recv_s, latency, latency, status))
-    return rows
-
-
-def make_source(kind: TargetKind, scenario: Scenario, case: Case) -> Any:
-    """What the case's clients send: camera frames, marker audio or speech utterances.
-
-    Every source has `start()`, `started` and `capture_times(until_s)`; a target that makes its own
-    samples (a generator) still gets a camera, for the shapes that transform camera frames. A user's video app
-    gets the camera in scene mode: should its outputs lose the marker, scene changes still give its latency.
-    """
-    rate = float(case.settings["fps"])
-    if kind.source == "audio":
-        from bench.media.microphone import VirtualMicrophone
-
-        return VirtualMicrophone(markers_per_s=rate)
-    if kind.source == "speech":
-        from bench.media.microphone import SpeechMicrophone
-
-        return SpeechMicrophone()
-    users_app = case.settings.get("url") or case.settings.get("app")
-    scene_period_s = SCENE_PERIOD_S if users_app and case.kind in SCENE_KINDS else None
-    return VirtualCamera(scenario.source.width, scenario.source.height, rate, scene_period_s)
-
-
-async def _drive(client: Any, camera: VirtualCamera, config: ClientConfig, seed: int = 0) -> ClientResult:
-    """Start the camera and the client, behind the case's network relays when it has a network profile."""
-    async with impaired_url(config.url, config.network, seed) as (url, relays):
-        camera.start()
-        result = await client.run(camera, replace(config, url=url))
-        result.network_stats += [relay.stats for relay in relays]
-    return result
-
-
-def _samples_frame(rows: list[Any], t0: float, warmup_s: float, case: Case, repeat: int) -> pd.DataFrame:
-    def rel(value: float | None) -> float | None:
-        return None if value is None else value - t0
-
-    records = []
-    for row in rows:
-        record = {
-            "case": case.case_id,
-            "target": case.target,
-            "kind": case.kind,
-            "transform": case.transform,
-            "repeat": repeat,
-            "user": row.user,
-            "sample_id": row.sample_id,
-            "capture_s": rel(row.capture_s),
-            "send_s": rel(row.send_s),
-            "recv_s": rel(row.recv_s),
-            "latency_ms": row.latency_ms,
-            "event_latency_ms": row.event_latency_ms,
-            "event_censored": row.event_censored,
-            "status": row.status,
-            "orientation": row.orientation,
-            "warmup": row.capture_s - t0 < warmup_s,
-        }
-        record.update({f"stage_{name.removesuffix('_ms')}_ms": value for name, value in row.stages_ms.items()})
-        records.append(record)
-    frame = pd.DataFrame.from_records(records)
-    for key, value in case.params.items():
-        frame[f"param_{key}"] = value
-    return frame
+    frames = [share.samples for share in shares if len(share.samples)]
+    samples = pd.concat(frames, ignore_index=True) if frames else shares[0].samples
+    method = "change" if any(share.latency_method == "change" for share in shares) else "marker"
+    return _Attempt(samples, result, [share.load for share in shares], method, sum(s.scene_outputs for s in shares))
 
 
 def _write(
@@ -335,7 +241,7 @@ def _outcome(
         errors=failures + [e for a in attempts for e in a.result.errors],
         undecoded=sum(a.result.undecoded for a in attempts),
         orientations=dict(orientations),
-        client_cpu_percent=[a.client_cpu_percent for a in attempts if a.client_cpu_percent is not None],
+        client_loads=[load for a in attempts for load in a.loads],
         app_settings={k: v for a in attempts for k, v in a.result.app_settings.items()},
         client_errors=[e for a in attempts for e in a.result.client_errors],
         tick_lag_ms=[lag for a in attempts for lag in a.result.tick_lag_ms],

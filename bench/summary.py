@@ -11,6 +11,7 @@ import pandas as pd
 from bench import experience, grading
 from bench.catalog import TARGET_KINDS
 from bench.fidelity_store import fidelity_note
+from bench.measure import ProcessLoad
 from bench.network.profiles import parse_network
 from bench.network.relay import PathStats, merge_paths
 from bench.records import SessionRecord
@@ -36,7 +37,7 @@ class CaseOutcome:
     errors: list[str] = field(default_factory=list)
     undecoded: int = 0
     orientations: dict[str, int] = field(default_factory=dict)
-    client_cpu_percent: list[float] = field(default_factory=list)
+    client_loads: list[ProcessLoad] = field(default_factory=list)  # per client process and repeat
     app_settings: dict[str, Any] = field(default_factory=dict)
     client_errors: list[str] = field(default_factory=list)
     tick_lag_ms: list[float] = field(default_factory=list)
@@ -64,12 +65,13 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
     slope = growth_slope(shown["capture_s"], shown["latency_ms"]) if len(shown) >= grading.SLOPE_MIN_SAMPLES else None
     rejected = sum(1 for s in outcome.sessions if s.status == "rejected")
     failed = sum(1 for s in outcome.sessions if s.status == "failed")
-    cpu = max(outcome.client_cpu_percent, default=None)
+    cpu = max((load.cpu_percent for load in outcome.client_loads), default=None)
+    bound = grading.client_bound_reasons(outcome.client_loads)
     by_change = outcome.latency_method == "change"
     output_problems = grading.orientation_problems(outcome, shown) + grading.unchanged_problems(outcome)
     # switches a second apart are no output stream: freezes need every output's arrival
     frozen_s, freezes = (None, None) if by_change else experience.freezes(outcome, measured, users)
-    status, reasons = grading.grade(outcome, latency.n if latency else 0, lost, sent, slope, cpu, output_problems)
+    status, reasons = grading.grade(outcome, latency.n if latency else 0, lost, sent, slope, bound, output_problems)
     summary: dict[str, Any] = {
         "case": outcome.case_id,
         "target": outcome.target,
@@ -110,7 +112,11 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
         ],
         "repeats": outcome.repeats,
         "client_cpu_percent": cpu,
-        "client_bound": cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT,
+        "client_bound": bool(bound),
+        "client_bound_reasons": bound,
+        "client_core_s_per_client_s": _core_s_per_client_s(outcome.client_loads),
+        "client_loop_lag_ms": _lag_stats([lag for load in outcome.client_loads for lag in load.loop_lag_ms]),
+        "client_processes": [_process(load) for load in outcome.client_loads],
         "client_lag_ms": _lag_stats(outcome.tick_lag_ms),
         "network": _network(outcome),
         "stream_metrics": stream_metrics(outcome.metrics),
@@ -119,7 +125,7 @@ def summarize_case(outcome: CaseOutcome) -> dict[str, Any]:
             for column in sorted(shown.columns)
             if column.startswith("stage_") and shown[column].notna().any()
         },
-        "warnings": _warnings(outcome, latency.n if latency else 0, slope, cpu, output_problems),
+        "warnings": _warnings(outcome, latency.n if latency else 0, slope, bound, output_problems),
         "notes": _notes(outcome, lost, sent),
     }
     errors = outcome.client_errors + outcome.errors
@@ -256,7 +262,7 @@ def _stream_notes(outcome: CaseOutcome, lost: int, sent: int) -> list[str]:
 
 
 def _warnings(
-    outcome: CaseOutcome, n: int, slope: float | None, cpu: float | None, output_problems: list[str]
+    outcome: CaseOutcome, n: int, slope: float | None, client_bound: list[str], output_problems: list[str]
 ) -> list[str]:
     warnings = list(dict.fromkeys(outcome.client_warnings))
     late = [ms for path in outcome.network_stats for way in (path.up, path.down) for ms in way.lateness_ms]
@@ -276,9 +282,38 @@ def _warnings(
             "so percentiles depend on run length"
         )
     warnings += output_problems
-    if cpu is not None and cpu > grading.CLIENT_BOUND_CPU_PERCENT:
-        warnings.append(f"harness process used {cpu:.0f} % of a core: the client may be the bottleneck")
+    if client_bound:
+        warnings.append(
+            "client-bound: the load generator, not the app, was saturated, so this latency is streambench's limit, "
+            f"not the app's ({'; '.join(client_bound)}); spread the users over more client processes (--workers)"
+        )
     return warnings
+
+
+def _core_s_per_client_s(loads: list[ProcessLoad]) -> float | None:
+    """CPU the client side spent per second of one user's session: the load generator's density."""
+    user_s = sum(load.users * load.wall_s for load in loads)
+    return sum(load.cpu_s for load in loads) / user_s if user_s else None
+
+
+def _process(load: ProcessLoad) -> dict[str, Any]:
+    """One client process: its users, CPU, event-loop lag, and resident memory over the run."""
+    after_first_minute = [mb for t, mb in load.rss_mb if t >= 60]
+    return {
+        "host": load.host,
+        "pid": load.pid,
+        "users": load.users,
+        "cpu_percent": round(load.cpu_percent, 1),
+        "loop_lag_ms": _lag_stats(load.loop_lag_ms),
+        "rss_mb": {
+            "start": load.rss_mb[0][1] if load.rss_mb else None,
+            "after_1min": after_first_minute[0] if after_first_minute else None,
+            "end": load.rss_mb[-1][1] if load.rss_mb else None,
+            "max": max((mb for _, mb in load.rss_mb), default=None),
+        },
+        "rss_trace_mb": [[round(t, 1), round(mb, 1)] for t, mb in load.rss_mb],
+        "started_epoch": load.started_epoch,
+    }
 
 
 def _network(outcome: CaseOutcome) -> dict[str, Any] | None:

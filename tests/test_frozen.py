@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
-from bench.runner import _samples_frame
+from bench.measure import _samples_frame
 from bench.scenario import Case
 from bench.summary import CaseOutcome, summarize_case
 

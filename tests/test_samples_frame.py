@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
-from bench.runner import _samples_frame
+from bench.measure import _samples_frame
 from bench.scenario import Case
 
 
