@@ -171,6 +171,60 @@ def run(
         raise typer.Exit(3)
 
 
+@app.command(cls=Command)
+def capacity(
+    scenario: Annotated[Path, typer.Argument(help="scenario TOML with a \\[load] section (e.g. scenarios/load.toml)")],
+    out: Annotated[Path, typer.Option("--out", help="where run directories are written")] = Path("runs"),
+    report_dir: Annotated[Path, typer.Option("--report-dir", help="where reports are written")] = Path("reports"),
+    workers: Annotated[
+        int, typer.Option("--workers", min=1, help="client processes the users are spread over (Ray)")
+    ] = 1,
+    cluster: Annotated[
+        str | None, typer.Option("--cluster", help="run the client workers on this Ray cluster (ray start's address)")
+    ] = None,
+) -> None:
+    r"""Ramp the users of a \[load] scenario and find each target's knee: the most users its claims hold for.
+
+    Exit 0 when every target has a knee, 1 when one has none, 2 for bad input, 130 when interrupted.
+    """
+    from bench.capacity import CAPACITY, capacity_of_run
+    from bench.report.capacity import capacity_table, knee_text, render_capacity
+    from bench.runner import run_scenario
+    from bench.scenario import load_scenario
+    from bench.store import atomic_write_json, load_run
+    from bench.workers import WorkerSpec
+
+    loaded, path = load_scenario(scenario)
+    if loaded.load is None:
+        raise UsageError(f"{path}: no [load] section: add users_from, users_to, hold_s (see scenarios/load.toml)")
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        result = run_scenario(loaded, path, out, ProgressObserver(progress), workers=WorkerSpec(workers, cluster))
+    found = capacity_of_run(load_run(result.path))
+    for series in found.series:
+        console.print(capacity_table(series))
+    console.print("Capacity:", style="bold")
+    for series in found.series:
+        style = "green" if series.knee is not None else "red"
+        console.print(f"- {knee_text(series)}", style=style, markup=False, highlight=False)
+    console.print(found.rule, style="dim", markup=False, highlight=False)
+    atomic_write_json(result.path / CAPACITY, found.to_dict())
+    console.print(f"run directory: {result.path} ({CAPACITY}; bench report for every case)")
+    if found.series:
+        paths = render_capacity(found, report_dir / result.path.name)
+        console.print(f"capacity report: {paths.html} (Markdown: {paths.markdown}, plot: {paths.svg})")
+    if result.interrupted:
+        errors.print(f"interrupted: finished steps kept in {result.path}")
+        raise typer.Exit(130)
+    raise typer.Exit(0 if found.all_have_knee else 1)
+
+
 def _own_app_scenario(
     app_script: Path | None,
     url: str | None,

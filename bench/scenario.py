@@ -202,6 +202,33 @@ class Claim(_Strict):
         return self
 
 
+class Load(_Strict):
+    """[load]: a ramp of simultaneous users. Every target runs users_from, users_from + step, ..., users_to users,
+    each step for hold_s seconds (it replaces duration_s); `bench capacity` finds the knee of the ramp."""
+
+    users_from: int = Field(ge=1)
+    users_to: int = Field(ge=1)
+    step: int = Field(1, ge=1)
+    hold_s: float = Field(gt=0, le=3600)
+    warmup_s: float | None = Field(None, ge=0)  # per step; replaces the scenario's warmup_s
+    fps_ratio_min: float = Field(0.9, ge=0, le=1)  # a step serves its users when fps >= this x the requested rate
+
+    @model_validator(mode="after")
+    def _whole_ramp(self) -> Load:
+        if self.users_to < self.users_from:
+            raise ValueError(f"users_to ({self.users_to}) must be >= users_from ({self.users_from})")
+        if (self.users_to - self.users_from) % self.step:
+            raise ValueError(
+                f"users_to ({self.users_to}) is not users_from ({self.users_from}) plus a whole number of "
+                f"steps ({self.step})"
+            )
+        return self
+
+    @property
+    def users(self) -> list[int]:
+        return list(range(self.users_from, self.users_to + 1, self.step))
+
+
 class Scenario(_Strict):
     name: str = Field(min_length=1)
     description: str = ""
@@ -212,9 +239,23 @@ class Scenario(_Strict):
     targets: list[TargetSpec] = Field(min_length=1)
     reference: str | None = None  # a target's name: the report states every other target against it
     claims: list[Claim] = []
+    load: Load | None = None  # a ramp of users: each target's users become the steps, each step lasts hold_s
+
+    @field_validator("load")
+    @classmethod
+    def _users_from_the_ramp(cls, load: Load | None, info: Any) -> Load | None:
+        for spec in info.data.get("targets") or [] if load is not None else []:
+            if "users" in spec.model_fields_set and _as_list(spec.users) != load.users:
+                raise ValueError(
+                    f"target {spec.label!r} sets users ({spec.users}): with [load] every target's users ramp from "
+                    "users_from to users_to, remove users from the target"
+                )
+        return load
 
     @model_validator(mode="after")
     def _consistent(self) -> Scenario:
+        if self.load is not None:
+            self._apply_load(self.load)
         if self.warmup_s >= self.duration_s:
             raise ValueError(f"warmup_s ({self.warmup_s}) must be shorter than duration_s ({self.duration_s})")
         labels = {t.label for t in self.targets}
@@ -225,6 +266,24 @@ class Scenario(_Strict):
                 if name is not None and name not in labels:
                     raise ValueError(f"claim {key} {name!r} names no target (allowed: {', '.join(sorted(labels))})")
         return self
+
+    def _apply_load(self, load: Load) -> None:
+        """Each step lasts hold_s (and warms up load.warmup_s); every target's users become the ramp, so
+        expand_cases makes one case per step like any list value (and `bench run` runs the ramp)."""
+        if "duration_s" in self.model_fields_set and self.duration_s != load.hold_s:
+            raise ValueError(
+                f"duration_s ({self.duration_s:g}) and load.hold_s ({load.hold_s:g}) both set how long a case "
+                "lasts: with [load] give hold_s only"
+            )
+        if load.warmup_s is not None and "warmup_s" in self.model_fields_set and self.warmup_s != load.warmup_s:
+            raise ValueError(
+                f"warmup_s ({self.warmup_s:g}) and load.warmup_s ({load.warmup_s:g}) disagree: give one of them"
+            )
+        self.duration_s = load.hold_s
+        if load.warmup_s is not None:
+            self.warmup_s = load.warmup_s
+        for spec in self.targets:
+            spec.users = load.users
 
 
 @dataclass(frozen=True)
