@@ -36,18 +36,22 @@ def check_run(run_path: Path, baseline_path: Path, threshold: float) -> GateResu
         )
     comparisons = compare_latencies(load_cases(baseline_path), run_cases(run), threshold)
     failing = [c for c in comparisons if c.gates]
+    # a saturated load generator measured itself: whatever the baseline was, that is no latency of the app
+    bound = [c["case"] for c in run.summary.get("cases", []) if c.get("client_bound")]
     status = run.summary.get("status", "?")
+    headline = "PASS: no case regressed, and every baseline case ran and is ok."
     if failing:
         names = ", ".join(f"{c.case} ({c.verdict})" for c in failing)
         headline = f"FAIL: {len(failing)} case(s) fail the check: {names}."
-    else:
-        headline = "PASS: no case regressed, and every baseline case ran and is ok."
+    if bound:
+        clause = f"client-bound (the load generator, not the app, was saturated; use --workers): {', '.join(bound)}."
+        headline = f"{headline} Also {clause}" if failing else f"FAIL: {clause}"
     if status not in ("ok", "degraded"):
         headline += f" The run's status is {status}."
     table = comparison_table(comparisons, str(baseline_path), run.run_id, threshold)
     markdown = f"## streambench check\n\n**{headline}**\n\n{table}\n"
     publish_step_summary(markdown)
-    return GateResult(headline, markdown, 1 if failing else 0, comparisons=comparisons)
+    return GateResult(headline, markdown, 1 if failing or bound else 0, comparisons=comparisons)
 
 
 def validate_run(run_path: Path) -> GateResult:

@@ -17,13 +17,16 @@ raw samples; merging is concatenation, so percentiles over the merged rows are e
 from __future__ import annotations
 
 import contextlib
+import gc
 import multiprocessing
+import socket
 from collections.abc import Iterator
 from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
+from multiprocessing import resource_tracker
 from typing import Any
 
-from bench.errors import TargetError
+from bench.errors import TargetError, UsageError
 from bench.measure import Measured, Share, measure_share
 from bench.records import ClientResult
 from bench.scenario import Case, Scenario
@@ -86,12 +89,14 @@ class ClientWorkers:
 
     def close(self) -> None:
         if self._pool is not None:
-            processes = list((self._pool._processes or {}).values())
-            self._pool.shutdown(wait=False, cancel_futures=True)
-            for process in processes:
+            pool, self._pool = self._pool, None
+            for process in list((pool._processes or {}).values()):
                 process.terminate()
-            for process in processes:
-                process.join(timeout=5)
+            pool.shutdown(wait=True, cancel_futures=True)
+            del pool
+            gc.collect()  # the pool's queues and their semaphores, before their tracker goes
+            # those semaphores started multiprocessing's resource tracker, which would live as long as we do
+            resource_tracker._resource_tracker._stop()
         if self._actors:
             import ray
 
@@ -167,11 +172,26 @@ class ClientWorker:
 def _ray_actors(spec: WorkerSpec) -> list[Any]:
     import logging
 
+    _gcs_answers(spec.cluster or "")
     import ray
 
     try:
         ray.init(address=spec.cluster, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
     except (ConnectionError, ValueError, RuntimeError) as exc:
-        raise TargetError(f"no Ray cluster at {spec.cluster}: {exc} (start one with `ray start --head`)") from exc
+        raise UsageError(f"no Ray cluster at {spec.cluster}: {exc} (start one with `ray start --head`)") from exc
     actor = ray.remote(num_cpus=1)(ClientWorker).options(scheduling_strategy="SPREAD")
     return [actor.remote() for _ in range(spec.processes)]
+
+
+def _gcs_answers(address: str) -> None:
+    """Refuse an address where nothing listens at once: `ray.init` would retry it for minutes."""
+    host, _, port = address.removeprefix("ray://").rpartition(":")
+    if not host or not port.isdigit():
+        return  # "auto" and the like: Ray finds the cluster itself
+    try:
+        socket.create_connection((host, int(port)), timeout=3).close()
+    except OSError as exc:
+        raise UsageError(
+            f"no Ray cluster at {address}: nothing answers there ({exc.strerror or exc}); start one with "
+            "`ray start --head` and pass the address it prints"
+        ) from exc
