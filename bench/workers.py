@@ -173,7 +173,10 @@ def _ray_actors(spec: WorkerSpec) -> list[Any]:
     import logging
 
     _gcs_answers(spec.cluster or "")
-    import ray
+    try:
+        import ray
+    except ImportError as exc:
+        raise UsageError("--cluster runs the client workers on Ray: pip install -e '.[cluster]'") from exc
 
     try:
         ray.init(address=spec.cluster, log_to_driver=False, logging_level=logging.ERROR, configure_logging=True)
