@@ -1,3 +1,4 @@
 from bench.cli import main
 
-main()
+if __name__ == "__main__":  # spawned client workers (bench.workers) import this module again
+    main()
