@@ -7,11 +7,14 @@ import time
 from fractions import Fraction
 from typing import TYPE_CHECKING
 
-from aiortc import MediaStreamTrack, RTCPeerConnection, RTCTransportStats
+import numpy as np
+from aiortc import MediaStreamTrack, RTCPeerConnection, RTCRtpSender, RTCTransportStats
 from aiortc.mediastreams import MediaStreamError
-from av import AudioFrame, VideoFrame
+from av import AudioFrame, Packet, VideoFrame
 
+from bench.clients._shared_encoder import SharedVp8Encoder
 from bench.media.camera import VirtualCamera
+from bench.media.marker import LIMITED_RANGE_GAIN
 from bench.records import Send
 
 if TYPE_CHECKING:  # the video client need not import scipy for it
@@ -25,7 +28,10 @@ class CameraTrack(MediaStreamTrack):
     """Sends every camera frame at its capture time, starting from the newest one when first pulled.
 
     Frames captured before the session connected were never sent (a browser sends
-    what the camera shows now); the track ends after `stop_at`.
+    what the camera shows now); the track ends after `stop_at`. With a `shared` encoder
+    (set once VP8 is negotiated) it returns that encoder's packets, which aiortc only
+    packetizes, starting on a keyframe; without one, a frame its sender encodes itself.
+    A frame counts as sent when `recv` hands it to aiortc.
     """
 
     kind = "video"
@@ -37,21 +43,49 @@ class CameraTrack(MediaStreamTrack):
         self.stop_at = stop_at
         self.sends = sends
         self.next_id: int | None = None
+        self.shared: SharedVp8Encoder | None = None
+        self.in_sync = False  # the shared packets sent so far start on a keyframe and have no gap
+        self.asked_keyframe = False
 
-    async def recv(self) -> VideoFrame:
+    async def recv(self) -> VideoFrame | Packet:
         if self.next_id is None:
             self.next_id = self.camera.latest_id()
-        frame_id = self.next_id
-        self.next_id += 1
-        if self.camera.capture_time(frame_id) > self.stop_at:
-            self.stop()
-            raise MediaStreamError
-        await self.camera.wait_for(frame_id)
+        while True:
+            frame_id = self.next_id
+            self.next_id += 1
+            if self.camera.capture_time(frame_id) > self.stop_at:
+                self.stop()
+                raise MediaStreamError
+            await self.camera.wait_for(frame_id)
+            if self.shared is None:
+                return self._frame(frame_id)
+            packet = await self._shared_packet(self.shared, frame_id)
+            if packet is not None:
+                self.sends.append(Send(self.user, frame_id, time.perf_counter()))
+                return packet
+
+    def _frame(self, frame_id: int) -> VideoFrame:
         frame = VideoFrame.from_ndarray(self.camera.frame(frame_id), format="rgb24")
         frame.pts = round(frame_id * VIDEO_CLOCK / self.camera.fps)
         frame.time_base = Fraction(1, VIDEO_CLOCK)
         self.sends.append(Send(self.user, frame_id, time.perf_counter()))
         return frame
+
+    async def _shared_packet(self, shared: SharedVp8Encoder, frame_id: int) -> Packet | None:
+        """The shared encoder's packet of `frame_id` if this user may send it now; None: skip the frame."""
+        if not self.in_sync and not self.asked_keyframe:
+            shared.request_keyframe()
+            self.asked_keyframe = True
+        encoded = await shared.frame(frame_id)
+        if encoded is None:  # fell behind the packets kept: catch up, and start again from a keyframe
+            self.in_sync = self.asked_keyframe = False
+            self.next_id = max(self.next_id or 0, self.camera.latest_id())
+            return None
+        if not self.in_sync:
+            if not encoded.keyframe:
+                return None
+            self.in_sync, self.asked_keyframe = True, False
+        return encoded.packet
 
 
 class MicrophoneTrack(MediaStreamTrack):
@@ -111,6 +145,38 @@ class MarkerTrack(MicrophoneTrack):
     def sent(self, start: int, now: float) -> None:
         markers = self.microphone.marker_at(start, self.samples)
         self.sends.extend(Send(self.user, marker_id, now) for marker_id in markers)
+
+
+def marker_plane(frame: VideoFrame) -> tuple[np.ndarray, float]:
+    """What `decode_marker` reads of a decoded frame, with its gain, converting as little as it can.
+
+    A yuv420p frame (what aiortc's decoders give) lends its luma plane as it is (no copy; the marker
+    is grey, so its luma steps are its RGB steps times 219 / 255); other formats are converted to RGB.
+    """
+    if frame.format.name != "yuv420p":
+        return frame.to_ndarray(format="rgb24"), 1.0
+    plane = frame.planes[0]
+    luma = np.frombuffer(plane, np.uint8).reshape(plane.height, plane.line_size)[:, : plane.width]
+    return luma, LIMITED_RANGE_GAIN
+
+
+def negotiated_codec(pc: RTCPeerConnection, track: MediaStreamTrack) -> str | None:
+    """The mime type ("video/VP8") `track`'s sender sends with, once the answer is set (None if unknown)."""
+    for transceiver in pc.getTransceivers():
+        if transceiver.sender.track is track and transceiver._codecs:
+            return transceiver._codecs[0].mimeType
+    return None
+
+
+def forward_keyframe_requests(sender: RTCRtpSender, shared: SharedVp8Encoder) -> None:
+    """A receiver's PLI / FIR (aiortc calls `sender._send_keyframe()`) also asks the shared encoder for one."""
+    own = sender._send_keyframe
+
+    def send_keyframe() -> None:
+        own()
+        shared.request_keyframe()
+
+    sender._send_keyframe = send_keyframe  # type: ignore[method-assign]
 
 
 def selected_candidate_pair(pc: RTCPeerConnection) -> str | None:

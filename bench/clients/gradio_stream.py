@@ -20,6 +20,8 @@ import contextlib
 import json
 import secrets
 import time
+import weakref
+from collections import OrderedDict
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -112,16 +114,31 @@ def webcam_payload(camera: VirtualCamera, event: StreamEvent, mirror: bool) -> t
     """The camera's newest frame as the webcam's timer sends it: mirrored as shown, a JPEG data URL, among the
     event's default inputs."""
     frame_id = camera.latest_id(time.perf_counter())
-    frame = camera.frame(frame_id)
-    if mirror:
-        frame = frame[:, ::-1]
-    bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
-    ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
-    if not ok:
-        raise RuntimeError("JPEG encoding failed")
     values = list(event.defaults)
-    values[event.image_input] = {"url": "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()}
+    values[event.image_input] = {"url": jpeg_data_url(camera, frame_id, mirror)}
     return frame_id, {"data": values, "event_data": None, "fn_index": event.fn_index, "trigger_id": event.trigger_id}
+
+
+KEEP_URLS = 8  # data URLs kept per camera: users ticking within a few frames of each other send the same ones
+_data_urls: weakref.WeakKeyDictionary[VirtualCamera, OrderedDict[tuple[int, bool], str]] = weakref.WeakKeyDictionary()
+
+
+def jpeg_data_url(camera: VirtualCamera, frame_id: int, mirror: bool) -> str:
+    """Frame `frame_id` as a JPEG data URL (mirrored or not), encoded once for every user that sends it."""
+    urls = _data_urls.setdefault(camera, OrderedDict())
+    url = urls.get((frame_id, mirror))
+    if url is None:
+        frame = camera.frame(frame_id)
+        if mirror:
+            frame = frame[:, ::-1]
+        bgr = cv2.cvtColor(np.ascontiguousarray(frame), cv2.COLOR_RGB2BGR)
+        ok, jpeg = cv2.imencode(".jpg", bgr, [cv2.IMWRITE_JPEG_QUALITY, JPEG_QUALITY])
+        if not ok:
+            raise RuntimeError("JPEG encoding failed")
+        url = urls[frame_id, mirror] = "data:image/jpeg;base64," + base64.b64encode(jpeg).decode()
+        while len(urls) > KEEP_URLS:
+            urls.popitem(last=False)
+    return url
 
 
 _DRAINS: set[asyncio.Task[None]] = set()

@@ -15,11 +15,15 @@ from __future__ import annotations
 
 import asyncio
 import math
+import threading
 import time
+from collections import OrderedDict
 
 import numpy as np
 
 from bench.media.marker import encode_marker
+
+KEEP_FRAMES = 8  # rendered frames kept: every user, the shared encoder and the comparer ask for the newest few
 
 
 class VirtualCamera:
@@ -34,6 +38,8 @@ class VirtualCamera:
         self.scene_frames = max(1, round(scene_period_s * fps)) if scene_period_s else None
         self._scene = _scene(width, height)  # the background outside scene mode
         self._scenes = _scenes(width, height) if self.scene_frames else (self._scene,)
+        self._rendered: OrderedDict[int, np.ndarray] = OrderedDict()
+        self._render_lock = threading.Lock()  # the shared encoder renders in its own thread
 
     def start(self, t0: float | None = None) -> None:
         self.t0 = time.perf_counter() if t0 is None else t0
@@ -74,7 +80,24 @@ class VirtualCamera:
         return {i: self.capture_time(i) for i in range(self.scene_frames, last + 1, self.scene_frames)}
 
     def frame(self, frame_id: int) -> np.ndarray:
-        """RGB uint8 frame `frame_id` (any ID, rendered the same every time): a moving scene plus the marker."""
+        """RGB uint8 frame `frame_id` (any ID, rendered the same every time): a moving scene plus the marker.
+
+        The newest few frames are rendered once and shared: the array is read-only (copy it to draw on it).
+        """
+        with self._render_lock:
+            image = self._rendered.get(frame_id)
+            if image is not None:
+                self._rendered.move_to_end(frame_id)
+                return image
+        image = self._render(frame_id)
+        image.flags.writeable = False
+        with self._render_lock:
+            self._rendered[frame_id] = image
+            while len(self._rendered) > KEEP_FRAMES:
+                self._rendered.popitem(last=False)
+        return image
+
+    def _render(self, frame_id: int) -> np.ndarray:
         image = self._scenes[self.scene_of(frame_id)].copy()
         bar = (frame_id * 8) % self.width
         image[:, bar : bar + 16] = (240, 200, 40)

@@ -33,6 +33,7 @@ MAX_ERASURES = 2  # pairs without a clear winner that the CRC may resolve (CRC-1
 CRC_SALT = 0x5A3C  # an all-flat or all-striped block must not pass the check
 ORIENTATIONS = ("identity", "flip_lr", "flip_ud", "rotate_180")
 MAX_ID = (1 << ID_BITS) - 1
+LIMITED_RANGE_GAIN = 255 / 219  # a limited-range (video) luma step per RGB grey step, inverted
 
 
 @dataclass(frozen=True)
@@ -124,15 +125,20 @@ def _draw_border(image: np.ndarray, layout: _Layout) -> None:
     image[y0:y1, x1 : x1 + pad_x] = FLAT
 
 
-def decode_marker(image: np.ndarray) -> MarkerReading | None:
-    """The frame ID and orientation of the marker in `image`, or None if no valid marker is there."""
+def decode_marker(image: np.ndarray, gain: float = 1.0) -> MarkerReading | None:
+    """The frame ID and orientation of the marker in `image`, or None if no valid marker is there.
+
+    `image` is RGB or one grey channel; `gain` scales its grey steps to RGB's: a decoded video frame's
+    limited-range luma plane (Y = 16 + 219 / 255 * grey) is read as is, without converting the frame,
+    with `gain` = 255 / 219 (`LIMITED_RANGE_GAIN`).
+    """
     luma = _luma(image)
     height, width = luma.shape
     if height < GRID_H * 4 or width < GRID_W * 4:
         return None
     layout = _layout(height, width)
     for orientation in ORIENTATIONS:
-        frame_id = _read(_oriented(luma, orientation), layout)
+        frame_id = _read(_oriented(luma, orientation), layout, gain)
         if frame_id is not None:
             return MarkerReading(frame_id, orientation)
     return None
@@ -155,11 +161,11 @@ def _oriented(luma: np.ndarray, orientation: str) -> np.ndarray:
     return luma
 
 
-def _read(luma: np.ndarray, layout: _Layout) -> int | None:
-    first_row = _pair_bits(luma, layout, 0, 1)  # cheap rejection where there is no marker
+def _read(luma: np.ndarray, layout: _Layout, gain: float = 1.0) -> int | None:
+    first_row = _pair_bits(luma, layout, 0, 1, gain)  # cheap rejection where there is no marker
     if first_row is None:
         return None
-    rest = _pair_bits(luma, layout, 1, ROWS)
+    rest = _pair_bits(luma, layout, 1, ROWS, gain)
     if rest is None:
         return None
     bits = np.concatenate([first_row[0], rest[0]])
@@ -177,7 +183,7 @@ def _read(luma: np.ndarray, layout: _Layout) -> int | None:
 
 
 def _pair_bits(
-    luma: np.ndarray, layout: _Layout, row_start: int, row_stop: int
+    luma: np.ndarray, layout: _Layout, row_start: int, row_stop: int, gain: float = 1.0
 ) -> tuple[np.ndarray, np.ndarray] | None:
     """Bits of cell rows [row_start, row_stop) and which pairs lack a clear winner (None if too many)."""
     y0 = int(layout.ys[row_start])
@@ -188,7 +194,7 @@ def _pair_bits(
     top, bottom = rows[0::2, None], rows[1::2, None]
     left, right = layout.col_index[0::2], layout.col_index[1::2]
     sums = total[bottom, right] - total[top, right] - total[bottom, left] + total[top, left]
-    energy = sums / layout.areas[row_start:row_stop]
+    energy = sums * gain / layout.areas[row_start:row_stop]
     pairs = energy.reshape(-1, 2)
     first, second = pairs[:, 0], pairs[:, 1]
     strong = np.maximum(first, second)
