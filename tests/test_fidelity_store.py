@@ -11,8 +11,8 @@ import pytest
 
 from bench import fidelity_store
 from bench.fidelity_store import ENV_DIR, fidelity_note, load, measured, save
-from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
 from bench.measure import _samples_frame
+from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
 from bench.scenario import Case
 from bench.summary import CaseOutcome, summarize_case
 

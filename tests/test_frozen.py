@@ -7,8 +7,8 @@ from typing import Any
 
 import pytest
 
-from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
 from bench.measure import _samples_frame
+from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
 from bench.scenario import Case
 from bench.summary import CaseOutcome, summarize_case
 

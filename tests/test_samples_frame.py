@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
 from bench.measure import _samples_frame
+from bench.records import ClientResult, Receipt, Send, SessionRecord, build_samples
 from bench.scenario import Case
 
 
