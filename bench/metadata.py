@@ -32,7 +32,10 @@ def collect_environment() -> dict[str, Any]:
         "load_avg": list(os.getloadavg()),
         "packages": {name: _version(name) for name in PACKAGES},
         "git_revision": _git_revision(),
-        "clock": "time.perf_counter in the harness process (camera and client share it)",
+        "clock": (
+            "time.perf_counter of the client process (its camera and its clients share it; "
+            "with --workers each process times its own users)"
+        ),
     }
 
 

@@ -67,6 +67,7 @@ def render_report(run: RunData, out_dir: Path) -> ReportPaths:
         html.stream_metrics_block(cases),
         html.claims_block(verdicts),
         html.notes_block(cases),
+        html.load_block(cases),
         "<h2>Plots</h2>",
     ]
     for name, png in figures.items():

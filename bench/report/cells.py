@@ -18,6 +18,15 @@ COMPARISON_HEAD = (
 )
 CLAIM_HEAD = ("claim", "case", "verdict", "measured", "95% CI", "why")
 STREAM_METRIC_HEAD = ("case", "metric", "p50", "p95", "max", "n / total")
+LOAD_HEAD = (
+    "case",
+    "client process",
+    "users",
+    "CPU % of a core",
+    "loop lag p95 ms",
+    "memory MB start -> end",
+    "client-bound",
+)
 
 
 def stream_metric_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
@@ -30,6 +39,27 @@ def stream_metric_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
                 rows.append([case["case"], name, *cells, str(value.get("n", 0))])
             else:
                 rows.append([case["case"], name, "", "", "", _number(value)])
+    return rows
+
+
+def load_rows(cases: list[dict[str, Any]]) -> list[list[str]]:
+    """One row per client process of each case: was the load generator itself the bottleneck?"""
+    rows = []
+    for case in cases:
+        for process in case.get("client_processes") or []:
+            lag = (process.get("loop_lag_ms") or {}).get("p95")
+            rss = process.get("rss_mb") or {}
+            rows.append(
+                [
+                    case["case"],
+                    f"{process['pid']} on {process['host']}",
+                    str(process["users"]),
+                    f"{process['cpu_percent']:.0f}",
+                    _number(lag),
+                    f"{_number(rss.get('start'))} -> {_number(rss.get('end'))}",
+                    "yes" if case.get("client_bound") else "no",
+                ]
+            )
     return rows
 
 

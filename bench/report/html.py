@@ -8,7 +8,15 @@ from typing import Any
 
 from bench.claims import ClaimVerdict
 from bench.headline import Finding, shared_texts
-from bench.report.cells import CLAIM_HEAD, STREAM_METRIC_HEAD, claim_cells, sample_count, stream_metric_rows
+from bench.report.cells import (
+    CLAIM_HEAD,
+    LOAD_HEAD,
+    STREAM_METRIC_HEAD,
+    claim_cells,
+    load_rows,
+    sample_count,
+    stream_metric_rows,
+)
 
 STYLE = """
 body{font-family:system-ui,sans-serif;margin:2rem;max-width:1100px;color:#222}
@@ -84,6 +92,33 @@ def stream_metrics_block(cases: list[dict[str, Any]]) -> str:
     ]
     lines += ["<tr>" + "".join(f"<td>{escape(c)}</td>" for c in row) + "</tr>" for row in rows]
     return "\n".join(lines) + "</table>"
+
+
+def load_block(cases: list[dict[str, Any]]) -> str:
+    """Per client process: a case whose load generator was saturated measured streambench, not the app."""
+    rows = load_rows(cases)
+    if not rows:
+        return ""
+    density = [c["client_core_s_per_client_s"] for c in cases if c.get("client_core_s_per_client_s")]
+    lines = [
+        "<h2>Load generator</h2>",
+        "<p>What driving the users cost each client process. Above 80 % of a core, or an event loop waking more "
+        "than 20 ms late (p95), the case is client-bound: its latency is streambench's limit, not the app's. "
+        + (f"Client CPU per user-second: {_span(density)} core-seconds." if density else "")
+        + "</p>",
+        "<table><tr>" + "".join(f"<th>{escape(h)}</th>" for h in LOAD_HEAD) + "</tr>",
+    ]
+    for row in rows:
+        cells = [f"<td>{escape(c)}</td>" for c in row]
+        if row[-1] == "yes":
+            cells[-1] = f'<td class="fail">{escape(row[-1])}</td>'
+        lines.append("<tr>" + "".join(cells) + "</tr>")
+    return "\n".join(lines) + "</table>"
+
+
+def _span(values: list[float]) -> str:
+    low, high = f"{min(values):.3f}", f"{max(values):.3f}"
+    return low if low == high else f"{low}-{high}"
 
 
 def findings_block(findings: list[Finding]) -> str:
