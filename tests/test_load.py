@@ -16,10 +16,11 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from bench.gate import check_run
+from bench.report import render_report
 from bench.runner import run_scenario
 from bench.scenario import load_scenario
 from bench.spool import Spool
-from bench.store import SAMPLES, read_samples
+from bench.store import SAMPLES, load_run, read_samples
 from bench.workers import WorkerSpec, split_users
 from tests.conftest import processes_with_token, run_cli
 
@@ -78,6 +79,10 @@ def test_two_client_processes_measure_what_one_does(tmp_path: Path, process_toke
     assert case_two["latency_ms"]["p50"] == pytest.approx(float(np.median(shown["latency_ms"])), abs=0.05)
     p50_one, p50_two = case_one["latency_ms"]["p50"], case_two["latency_ms"]["p50"]
     assert abs(p50_two - p50_one) <= 0.25 * p50_one, (p50_one, p50_two)
+    page = render_report(load_run(two.path), tmp_path / "report").html.read_text()
+    load_section = page[page.index("<h2>Load generator</h2>") :]
+    for process in processes:
+        assert f"<td>{process['pid']} on {process['host']}</td><td>2</td>" in load_section
 
 
 def burn_the_gil(stop: threading.Event) -> None:
