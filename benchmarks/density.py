@@ -60,7 +60,8 @@ def measure(transport: str, size: tuple[int, int, float], users: int, duration_s
 def row(transport: str, size: tuple[int, int, float], users: int, case: dict[str, Any]) -> list[str]:
     cpu = case.get("client_cpu_percent")
     cpu = sum(cpu) if isinstance(cpu, list) else cpu
-    per_client = cpu / 100 / users if cpu is not None else None
+    # all client processes' CPU seconds per user-second (older streambench: the one harness process's share)
+    per_client = case.get("client_core_s_per_client_s") or (cpu / 100 / users if cpu is not None else None)
     latency = (case.get("latency_ms") or {}).get("p50")
     width, height, fps = size
     return [
