@@ -9,7 +9,7 @@ from bench.media.marker import decode_marker, encode_marker
 def test_marker_encode_decode_speed(benchmark):
     camera = VirtualCamera(640, 480, 30)
     camera.start()
-    image = camera.frame(0)
+    image = camera.frame(0).copy()  # frames are shared read-only: draw on a copy
 
     def round_trip() -> int:
         encode_marker(image, 123456)
