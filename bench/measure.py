@@ -36,7 +36,6 @@ SCENE_PERIOD_S = 0.97
 MIN_DECODED_FRACTION = 0.1  # fewer outputs than this with a readable marker: latency by change detection
 LAG_PROBE_S = 0.05  # the event-loop lag probe sleeps this long and records how late it woke
 RSS_EVERY_S = 5.0
-CLEANUP_S = 3.0  # what tasks still running when a share ends get to finish after their cancellation
 
 
 @dataclass(frozen=True)
@@ -90,7 +89,7 @@ def measure_share(scenario: Scenario, case: Case, url: str, share: Share, repeat
     )
     load = ProcessLoad(socket.gethostname(), os.getpid(), share.users, 0.0, 0.0)
     cpu_start, wall_start = time.process_time(), time.perf_counter()
-    result = run_bounded(_drive_and_probe(client_for(kind, case.settings), source, config, repeat, load))
+    result = asyncio.run(_drive_and_probe(client_for(kind, case.settings), source, config, repeat, load))
     load.cpu_s, load.wall_s = time.process_time() - cpu_start, time.perf_counter() - wall_start
     measured = _to_samples(kind, scenario, case, repeat, source, result, load)
     measured.samples["user"] += share.first_user
@@ -98,30 +97,6 @@ def measure_share(scenario: Scenario, case: Case, url: str, share: Share, repeat
         session.user += share.first_user
     result.sends, result.receipts, result.looks = Spool(), Spool(), Spool()  # in the samples now
     return measured
-
-
-def run_bounded(main: Any, cleanup_s: float = CLEANUP_S) -> Any:
-    """`asyncio.run`, except that tasks still running at the end get `cleanup_s` to finish after being cancelled.
-
-    asyncio.run waits for every cancelled task without a bound; on Ctrl-C / SIGTERM in the middle of a
-    many-user WebRTC case some aiortc task never finishes cancelling and the run hung there (8 users:
-    reproduced before this change), losing the interrupt's promise that finished cases are kept at once.
-    """
-    loop = asyncio.new_event_loop()
-    asyncio.set_event_loop(loop)
-    try:
-        return loop.run_until_complete(main)
-    finally:
-        try:
-            pending = [task for task in asyncio.all_tasks(loop) if not task.done()]
-            for task in pending:
-                task.cancel()
-            if pending:
-                loop.run_until_complete(asyncio.wait(pending, timeout=cleanup_s))
-            loop.run_until_complete(loop.shutdown_asyncgens())
-        finally:
-            asyncio.set_event_loop(None)
-            loop.close()
 
 
 def _to_samples(
