@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import socket
 import subprocess
 import sys
@@ -29,10 +30,14 @@ def listening(target: RunningTarget) -> set[tuple[str, int]]:
         try:
             if int((proc / "stat").read_text().rsplit(")", 1)[1].split()[2]) != target.pid:  # field 5: pgrp
                 continue
-            links = [(proc / "fd" / fd).readlink() for fd in (proc / "fd").iterdir()]
+            fds = list((proc / "fd").iterdir())
         except (OSError, ValueError):
             continue
-        inodes |= {str(link)[8:-1] for link in links if str(link).startswith("socket:[")}
+        for fd in fds:  # a busy server closes some of its descriptors while we read: skip those, not the process
+            with contextlib.suppress(OSError):
+                link = str(fd.readlink())
+                if link.startswith("socket:["):
+                    inodes.add(link[8:-1])
     found = set()
     for table, family in (("tcp", socket.AF_INET), ("tcp6", socket.AF_INET6)):
         for row in Path(f"/proc/net/{table}").read_text().splitlines()[1:]:
