@@ -55,6 +55,14 @@ def _print_version(requested: bool) -> None:
         raise typer.Exit()
 
 
+WorkersOption = Annotated[
+    int, typer.Option("--workers", min=1, help="client processes the users are spread over (here, or on --cluster)")
+]
+ClusterOption = Annotated[
+    str | None, typer.Option("--cluster", help="run the client workers on this Ray cluster (ray start's address)")
+]
+
+
 @app.callback()
 def options(
     _version: Annotated[
@@ -110,12 +118,8 @@ def run(
         list[str] | None,
         typer.Option("--input", "--transform-input", help="set an input of the app by label: LABEL=VALUE"),
     ] = None,
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, help="client processes the users are spread over (Ray)")
-    ] = 1,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help="run the client workers on this Ray cluster (ray start's address)")
-    ] = None,
+    workers: WorkersOption = 1,
+    cluster: ClusterOption = None,
 ) -> None:
     """Run a scenario, or measure your own app (--app / --url): start targets on loopback, drive, report."""
     if app_script is not None or url is not None:
@@ -129,20 +133,7 @@ def run(
 
         loaded, path = load_scenario(scenario)
         started = {}
-    from bench.runner import run_scenario
-    from bench.workers import WorkerSpec
-
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        result = run_scenario(
-            loaded, path, out, ProgressObserver(progress), already_running=started, workers=WorkerSpec(workers, cluster)
-        )
+    result = _run_with_progress(loaded, path, out, workers, cluster, started)
     console.print(summary_table(result.summary))
     from bench.report.text import stream_metrics_table
 
@@ -176,12 +167,8 @@ def capacity(
     scenario: Annotated[Path, typer.Argument(help="scenario TOML with a \\[load] section (e.g. scenarios/load.toml)")],
     out: Annotated[Path, typer.Option("--out", help="where run directories are written")] = Path("runs"),
     report_dir: Annotated[Path, typer.Option("--report-dir", help="where reports are written")] = Path("reports"),
-    workers: Annotated[
-        int, typer.Option("--workers", min=1, help="client processes the users are spread over (Ray)")
-    ] = 1,
-    cluster: Annotated[
-        str | None, typer.Option("--cluster", help="run the client workers on this Ray cluster (ray start's address)")
-    ] = None,
+    workers: WorkersOption = 1,
+    cluster: ClusterOption = None,
 ) -> None:
     r"""Ramp the users of a \[load] scenario and find each target's knee: the most users its claims hold for.
 
@@ -189,23 +176,13 @@ def capacity(
     """
     from bench.capacity import CAPACITY, capacity_of_run
     from bench.report.capacity import capacity_table, knee_text, render_capacity
-    from bench.runner import run_scenario
     from bench.scenario import load_scenario
     from bench.store import atomic_write_json, load_run
-    from bench.workers import WorkerSpec
 
     loaded, path = load_scenario(scenario)
     if loaded.load is None:
         raise UsageError(f"{path}: no [load] section: add users_from, users_to, hold_s (see scenarios/load.toml)")
-    with Progress(
-        TextColumn("[bold]{task.description}"),
-        BarColumn(),
-        TextColumn("{task.completed}/{task.total}"),
-        TimeElapsedColumn(),
-        console=console,
-        transient=False,
-    ) as progress:
-        result = run_scenario(loaded, path, out, ProgressObserver(progress), workers=WorkerSpec(workers, cluster))
+    result = _run_with_progress(loaded, path, out, workers, cluster)
     found = capacity_of_run(load_run(result.path))
     for series in found.series:
         console.print(capacity_table(series))
@@ -223,6 +200,26 @@ def capacity(
         errors.print(f"interrupted: finished steps kept in {result.path}")
         raise typer.Exit(130)
     raise typer.Exit(0 if found.all_have_knee else 1)
+
+
+def _run_with_progress(
+    loaded: Any, path: Path, out: Path, workers: int, cluster: str | None, started: dict[str, Any] | None = None
+) -> Any:
+    """`run_scenario` behind the progress bar `run` and `capacity` both show."""
+    from bench.runner import run_scenario
+    from bench.workers import WorkerSpec
+
+    with Progress(
+        TextColumn("[bold]{task.description}"),
+        BarColumn(),
+        TextColumn("{task.completed}/{task.total}"),
+        TimeElapsedColumn(),
+        console=console,
+        transient=False,
+    ) as progress:
+        return run_scenario(
+            loaded, path, out, ProgressObserver(progress), already_running=started, workers=WorkerSpec(workers, cluster)
+        )
 
 
 def _own_app_scenario(
